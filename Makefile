@@ -1,0 +1,92 @@
+# formd - GNU Make build.
+#
+#   make          build/formd
+#   make run      install what is missing, build, serve on the embedded default
+#   make test     install what is missing, then unit + end-to-end + fuzz tests,
+#                 once on the normal build and once under ASan + UBSan
+#   make bench    bench/http.sh (wrk, side by side with nginx)
+
+CC      ?= cc
+PKGS    := libmicrohttpd jansson sqlite3 libsodium libpcre2-8
+CFLAGS  ?= -O2 -g
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS := -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+SRCS      := $(shell find src -name '*.c' | sort)
+LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+UNIT_SRCS := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
+FUZZ_SRCS := $(shell find tests/fuzz -name 'fuzz_*.c' 2>/dev/null | sort)
+HDRS      := $(shell find src tests -name '*.h')
+
+# One tree per flavour: build/ (release) and build/asan/.
+OBJ     = $(patsubst src/%.c,$(1)/obj/%.o,$(LIB_SRCS))
+UNITS   = $(patsubst tests/unit/%.c,$(1)/unit/%,$(UNIT_SRCS))
+
+.PHONY: all run test test-unit test-e2e test-fuzz test-asan check bench clean bootstrap
+all: build/formd
+
+bootstrap:
+	@scripts/bootstrap
+
+build/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
+
+build/asan/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(SANFLAGS) $(CPPFLAGS) -c $< -o $@
+
+build/libformd.a: $(call OBJ,build)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/asan/libformd.a: $(call OBJ,build/asan)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/formd: src/main.c build/libformd.a
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< build/libformd.a $(LDLIBS) -o $@
+
+build/asan/formd: src/main.c build/asan/libformd.a
+	$(CC) $(WARN) $(SANFLAGS) $(CPPFLAGS) $< build/asan/libformd.a $(LDLIBS) -o $@
+
+build/unit/%: tests/unit/%.c build/libformd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -Itests $< build/libformd.a $(LDLIBS) -lcmocka -o $@
+
+build/asan/unit/%: tests/unit/%.c build/asan/libformd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(SANFLAGS) $(CPPFLAGS) -Itests $< build/asan/libformd.a $(LDLIBS) -lcmocka -o $@
+
+# libFuzzer targets are built with clang from the library sources directly.
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(HDRS)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined $< $(LIB_SRCS) $(LDLIBS) -o $@
+
+run: bootstrap build/formd
+	@scripts/run
+
+test: bootstrap
+	@scripts/test
+
+# The pieces scripts/test calls; each works on its own too.
+test-unit: $(call UNITS,build)
+	@scripts/run-units build/unit $^
+
+test-e2e: build/formd
+	@FORMD_BIN=$(CURDIR)/build/formd /usr/bin/python3 -m pytest -q tests/e2e
+
+test-asan: build/asan/formd $(call UNITS,build/asan)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 scripts/run-units build/asan/unit $(call UNITS,build/asan)
+	@FORMD_BIN=$(CURDIR)/build/asan/formd FORMD_ASAN=1 /usr/bin/python3 -m pytest -q tests/e2e
+
+test-fuzz: $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+	@scripts/run-fuzz $^
+
+bench: build/formd
+	@bench/http.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,160 @@
+/* buf.c - bounded growable buffer. */
+#include "core/buf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/banned.h"
+
+static char empty[1];
+
+void buf_init(struct buf *b, size_t max)
+{
+    b->p = empty;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void buf_release(struct buf *b)
+{
+    if (b->cap)
+        fmd_free(b->p);
+    buf_init(b, b->max);
+}
+
+void buf_reset(struct buf *b)
+{
+    b->len = 0;
+    b->p[0] = '\0';
+}
+
+int buf_grow(struct buf *b, size_t extra)
+{
+    size_t need, ncap;
+    char *np;
+
+    if (extra > b->max || b->len > b->max - extra)
+        return FMD_ETOOBIG;
+    need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    ncap = b->cap ? b->cap : 64;
+    while (ncap < need)
+        ncap = ncap > ((size_t)-1) / 2 ? need : ncap * 2;
+    if (ncap > b->max + 1)
+        ncap = b->max + 1;
+    np = fmd_realloc(b->cap ? b->p : NULL, ncap);
+    if (!np)
+        return FMD_ENOMEM;
+    if (!b->cap)
+        np[0] = '\0';
+    b->p = np;
+    b->cap = ncap;
+    return 0;
+}
+
+int buf_add(struct buf *b, const void *data, size_t n)
+{
+    int rc = buf_grow(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->p + b->len, data, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+int buf_adds(struct buf *b, const char *s)
+{
+    return buf_add(b, s, strlen(s));
+}
+
+int buf_addc(struct buf *b, char c)
+{
+    return buf_add(b, &c, 1);
+}
+
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+    va_list cp;
+    int n, rc;
+
+    va_copy(cp, ap);
+    n = vsnprintf(NULL, 0, fmt, cp);
+    va_end(cp);
+    if (n < 0)
+        return FMD_EINVAL;
+    rc = buf_grow(b, (size_t)n);
+    if (rc)
+        return rc;
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+    va_start(ap, fmt);
+    rc = buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int buf_add_json_str(struct buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i, start = 0, oldlen = b->len;
+    int rc = 0;
+
+    for (i = 0; i < n && !rc; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[7];
+        const char *e = NULL;
+        size_t elen = 2;
+
+        if (c == '"') e = "\\\"";
+        else if (c == '\\') e = "\\\\";
+        else if (c == '\n') e = "\\n";
+        else if (c == '\r') e = "\\r";
+        else if (c == '\t') e = "\\t";
+        else if (c < 0x20) {
+            esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
+            esc[4] = hex[c >> 4]; esc[5] = hex[c & 15]; esc[6] = '\0';
+            e = esc;
+            elen = 6;
+        }
+        if (!e)
+            continue;
+        rc = buf_add(b, s + start, i - start);
+        if (!rc)
+            rc = buf_add(b, e, elen);
+        start = i + 1;
+    }
+    if (!rc)
+        rc = buf_add(b, s + start, n - start);
+    if (rc) {
+        b->len = oldlen;
+        b->p[b->len] = '\0';
+    }
+    return rc;
+}
+
+char *buf_detach(struct buf *b, size_t *len)
+{
+    char *p;
+    if (len)
+        *len = b->len;
+    if (!b->cap) {
+        p = fmd_strdup("");
+    } else {
+        p = b->p;
+    }
+    buf_init(b, b->max);
+    return p;
+}

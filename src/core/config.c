@@ -1,0 +1,288 @@
+/* config.c - options table shared by flags, environment and config file. */
+#include "core/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "core/banned.h"
+
+enum opt_type { OPT_STR, OPT_INT, OPT_BOOL };
+
+struct option_row {
+    const char *name;
+    enum opt_type type;
+    size_t offset;
+    long min, max;
+    const char *def;
+    int secret;          /* also read from FORMD_NAME_FILE */
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct option_row options[] = {
+    {"listen", OPT_STR, OFF(listen), 0, 0, "127.0.0.1:8080", 0, "address and port to serve on"},
+    {"data-dir", OPT_STR, OFF(data_dir), 0, 0, "./data", 0, "directory for the database and keys"},
+    {"log-level", OPT_STR, OFF(log_level), 0, 0, "info", 0, "debug, info, warn, error or off"},
+    {"threads", OPT_INT, OFF(threads), 1, 256, "4", 0, "HTTP worker threads"},
+    {"max-body", OPT_INT, OFF(max_body), 1024, 1L << 30, "1048576", 0, "largest request body in bytes"},
+    {"max-header", OPT_INT, OFF(max_header), 1024, 1L << 20, "16384", 0, "largest request header block in bytes"},
+    {"max-uri", OPT_INT, OFF(max_uri), 256, 1L << 20, "8192", 0, "longest request URI in bytes"},
+    {"max-json-depth", OPT_INT, OFF(max_json_depth), 2, 1000, "32", 0, "deepest JSON nesting accepted"},
+    {"max-json-members", OPT_INT, OFF(max_json_members), 16, 10000000, "10000", 0, "most JSON members in one body"},
+    {"request-timeout", OPT_INT, OFF(request_timeout), 1, 3600, "30", 0, "seconds a client has to send a whole request"},
+    {"session-ttl", OPT_INT, OFF(session_ttl), 60, 31536000, "86400", 0, "seconds a login session lasts"},
+    {"commit-batch", OPT_INT, OFF(commit_batch), 1, 100000, "1024", 0, "most writes in one group commit"},
+    {"metrics-public", OPT_BOOL, OFF(metrics_public), 0, 1, "1", 0, "serve /metrics without authentication"},
+    {"db-url", OPT_STR, OFF(db_url), 0, 0, "", 1, "database URL (empty: SQLite in the data directory)"},
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const struct option_row *find(const char *name, size_t n)
+{
+    size_t i;
+    for (i = 0; i < NOPTIONS; i++)
+        if (strlen(options[i].name) == n && !strncmp(options[i].name, name, n))
+            return &options[i];
+    return NULL;
+}
+
+static int parse_long(const char *s, long *out)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int apply(struct config *c, const struct option_row *o, const char *value,
+                 const char *origin, struct fmd_err *err)
+{
+    char *field = (char *)c + o->offset;
+    long v;
+
+    switch (o->type) {
+    case OPT_STR: {
+        char *d = fmd_strdup(value);
+        if (!d)
+            return fmd_errf(err, FMD_ENOMEM, "out of memory");
+        fmd_free(*(char **)field);
+        *(char **)field = d;
+        return 0;
+    }
+    case OPT_BOOL:
+        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes"))
+            v = 1;
+        else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no"))
+            v = 0;
+        else
+            return fmd_errf(err, FMD_EINVAL, "option '%s' from %s: '%s' is not a boolean",
+                            o->name, origin, value);
+        *(long *)field = v;
+        return 0;
+    case OPT_INT:
+        if (parse_long(value, &v) || v < o->min || v > o->max)
+            return fmd_errf(err, FMD_EINVAL,
+                            "option '%s' from %s: '%s' is not an integer in [%ld, %ld]",
+                            o->name, origin, value, o->min, o->max);
+        *(long *)field = v;
+        return 0;
+    }
+    return FMD_EINVAL;
+}
+
+void config_init(struct config *c)
+{
+    size_t i;
+    memset(c, 0, sizeof(*c));
+    for (i = 0; i < NOPTIONS; i++)
+        if (apply(c, &options[i], options[i].def, "default", NULL))
+            FMD_BUG("bad default for '%s'", options[i].name);
+}
+
+void config_release(struct config *c)
+{
+    size_t i;
+    for (i = 0; i < NOPTIONS; i++)
+        if (options[i].type == OPT_STR)
+            fmd_freez((char **)((char *)c + options[i].offset));
+}
+
+int config_set(struct config *c, const char *name, const char *value,
+               const char *origin, struct fmd_err *err)
+{
+    const struct option_row *o = find(name, strlen(name));
+    if (!o)
+        return fmd_errf(err, FMD_EINVAL, "unknown option '%s' from %s", name, origin);
+    return apply(c, o, value, origin, err);
+}
+
+static char *trim(char *s)
+{
+    char *e;
+    while (isspace((unsigned char)*s))
+        s++;
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static int load_file(struct config *c, const char *path, struct fmd_err *err)
+{
+    char line[4096], origin[600];
+    FILE *f = fopen(path, "r");
+    int lineno = 0, rc = 0;
+
+    if (!f)
+        return fmd_errf(err, FMD_EINVAL, "cannot open config file '%s': %s", path,
+                        strerror(errno));
+    while (!rc && fgets(line, sizeof(line), f)) {
+        char *eq, *s = trim(line);
+        lineno++;
+        if (!*s || *s == '#')
+            continue;
+        eq = strchr(s, '=');
+        snprintf(origin, sizeof(origin), "%s:%d", path, lineno);
+        if (!eq) {
+            rc = fmd_errf(err, FMD_EINVAL, "%s: expected 'name = value'", origin);
+            break;
+        }
+        *eq = '\0';
+        rc = config_set(c, trim(s), trim(eq + 1), origin, err);
+    }
+    fclose(f);
+    return rc;
+}
+
+/* FORMD_DATA_DIR for "data-dir". */
+static void env_name(const char *opt, const char *suffix, char *out, size_t cap)
+{
+    size_t i, n = (size_t)snprintf(out, cap, "FORMD_%s%s", opt, suffix);
+    for (i = 6; i < n && i < cap; i++)
+        out[i] = out[i] == '-' ? '_' : (char)toupper((unsigned char)out[i]);
+}
+
+static int read_secret_file(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    if (!fgets(out, (int)cap, f))
+        out[0] = '\0';
+    fclose(f);
+    out[strcspn(out, "\r\n")] = '\0';
+    return 0;
+}
+
+static int load_env(struct config *c, struct fmd_err *err)
+{
+    char name[96], secret[4096];
+    size_t i;
+    int rc;
+
+    for (i = 0; i < NOPTIONS; i++) {
+        const char *v;
+        env_name(options[i].name, "", name, sizeof(name));
+        if ((v = getenv(name)) && (rc = apply(c, &options[i], v, name, err)))
+            return rc;
+        if (!options[i].secret)
+            continue;
+        env_name(options[i].name, "_FILE", name, sizeof(name));
+        if (!(v = getenv(name)))
+            continue;
+        if (read_secret_file(v, secret, sizeof(secret)))
+            return fmd_errf(err, FMD_EINVAL, "%s: cannot read '%s'", name, v);
+        rc = apply(c, &options[i], secret, name, err);
+        memset(secret, 0, sizeof(secret));
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static struct config_extra *find_extra(struct config_extra *extras, const char *name, size_t n)
+{
+    for (; extras && extras->name; extras++)
+        if (strlen(extras->name) == n && !strncmp(extras->name, name, n))
+            return extras;
+    return NULL;
+}
+
+int config_load(struct config *c, int argc, char **argv, int first,
+                struct config_extra *extras, struct fmd_err *err)
+{
+    const char *file = getenv("FORMD_CONFIG");
+    int i, rc;
+
+    for (i = first; i < argc; i++)
+        if (!strncmp(argv[i], "--config", 8)) {
+            if (argv[i][8] == '=')
+                file = argv[i] + 9;
+            else if (!argv[i][8] && i + 1 < argc)
+                file = argv[i + 1];
+        }
+    if (file && *file && (rc = load_file(c, file, err)))
+        return rc;
+    if ((rc = load_env(c, err)))
+        return rc;
+    for (i = first; i < argc; i++) {
+        const char *arg = argv[i], *eq, *val;
+        const struct option_row *o;
+        struct config_extra *x;
+        size_t nlen;
+        if (strncmp(arg, "--", 2))
+            return fmd_errf(err, FMD_EINVAL, "unexpected argument '%s'", arg);
+        arg += 2;
+        eq = strchr(arg, '=');
+        nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (nlen == 6 && !strncmp(arg, "config", 6)) {
+            i += eq ? 0 : 1;
+            continue;
+        }
+        if ((x = find_extra(extras, arg, nlen))) {
+            if (eq)
+                x->value = eq + 1;
+            else if (i + 1 < argc)
+                x->value = argv[++i];
+            else
+                return fmd_errf(err, FMD_EINVAL, "option '--%s' needs a value", x->name);
+            continue;
+        }
+        o = find(arg, nlen);
+        if (!o)
+            return fmd_errf(err, FMD_EINVAL, "unknown option '--%.*s'", (int)nlen, arg);
+        if (eq)
+            val = eq + 1;
+        else if (o->type == OPT_BOOL && (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2)))
+            val = "1";
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else
+            return fmd_errf(err, FMD_EINVAL, "option '--%s' needs a value", o->name);
+        if ((rc = apply(c, o, val, "command line", err)))
+            return rc;
+    }
+    return 0;
+}
+
+void config_usage(void)
+{
+    size_t i;
+    char env[96];
+    for (i = 0; i < NOPTIONS; i++) {
+        env_name(options[i].name, "", env, sizeof(env));
+        fprintf(stderr, "  --%-18s %s (default '%s'; env %s%s)\n", options[i].name,
+                options[i].help, options[i].def, env, options[i].secret ? ", or _FILE" : "");
+    }
+}

@@ -1,0 +1,61 @@
+/*
+ * config.h - the one options table.
+ *
+ * Every setting is a row: name, type, bounds, default, help. The same row is
+ * read, in rising precedence, from the built-in default, a config file
+ * ("name = value" lines, '#' comments; --config or FORMD_CONFIG), the
+ * environment (FORMD_NAME, and FORMD_NAME_FILE for secrets: the file's first
+ * line), and command-line flags (--name value or --name=value). A value out
+ * of bounds is an error naming the option and where it came from.
+ */
+#ifndef FMD_CORE_CONFIG_H
+#define FMD_CORE_CONFIG_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+
+struct config {
+    char *listen;            /* HOST:PORT */
+    char *data_dir;
+    char *log_level;
+    long threads;            /* HTTP thread pool size */
+    long max_body;           /* bytes */
+    long max_header;         /* bytes, all request headers together */
+    long max_uri;            /* bytes */
+    long max_json_depth;
+    long max_json_members;
+    long request_timeout;    /* seconds for a whole request */
+    long session_ttl;        /* seconds a login session lasts */
+    long commit_batch;       /* most writes in one group commit */
+    long metrics_public;     /* 1: /metrics needs no auth */
+    char *db_url;            /* empty: SQLite file in data_dir */
+};
+
+/* Fills c with defaults. */
+void config_init(struct config *c);
+void config_release(struct config *c);
+
+/* A subcommand's own flag (--name VALUE), not an option of the table. */
+struct config_extra {
+    const char *name;    /* without "--"; NULL ends the array */
+    const char *value;   /* set by config_load when given, else untouched */
+};
+
+/*
+ * Applies config file, environment and argv[first..argc) flags in that
+ * order. Flags not in the table are looked up in extras (may be NULL); other
+ * unknown flags and bad values are errors. Positional arguments are not
+ * accepted.
+ */
+int config_load(struct config *c, int argc, char **argv, int first,
+                struct config_extra *extras, struct fmd_err *err);
+
+/* Sets one option by name from a string; 0 or FMD_EINVAL. */
+int config_set(struct config *c, const char *name, const char *value,
+               const char *origin, struct fmd_err *err);
+
+/* Prints every option with its default and help, for --help. */
+void config_usage(void);
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * id.h - sortable unique ids.
+ *
+ * An id is 26 characters of Crockford base32 (a ULID): 48 bits of
+ * milliseconds then 80 random bits from libsodium. Ids made in the same
+ * millisecond by one process increase, so ids sort in creation order, which
+ * is what cursor pagination relies on.
+ */
+#ifndef FMD_CORE_ID_H
+#define FMD_CORE_ID_H
+
+#define ID_LEN 26
+
+/* Writes a new id and its NUL into out[ID_LEN + 1]. Thread-safe. */
+void id_new(char out[ID_LEN + 1]);
+/* 1 if s looks like an id (26 base32 characters), else 0. */
+int id_valid(const char *s);
+
+#endif
