@@ -1,0 +1,119 @@
+/*
+ * api.h - what the resource handlers share: the application context,
+ * authentication and roles, database access, and the write-then-answer
+ * pattern over the group commit.
+ *
+ * Handlers are one file per resource (projects.c, forms.c, ...). Each reads
+ * through a pooled read connection (api_db) and writes through the writer
+ * (api_write), so every 2xx for a write is sent after the commit's fsync.
+ */
+#ifndef FMD_API_API_H
+#define FMD_API_API_H
+
+#include <jansson.h>
+
+#include "core/config.h"
+#include "db/db.h"
+#include "db/pool.h"
+#include "db/writer.h"
+#include "http/http.h"
+
+struct app {
+    struct config *cfg;
+    struct db_pool *pool;
+    struct db_writer *writer;
+    int64_t started_ms;
+};
+
+enum role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_REVIEWER, ROLE_EDITOR, ROLE_ADMIN };
+
+const char *role_name(enum role r);
+/* "admin" -> ROLE_ADMIN; ROLE_NONE when unknown. */
+enum role role_parse(const char *s);
+
+#define PRINCIPAL_MAX_GRANTS 16
+
+struct grant {
+    char project_id[ID_LEN + 1];   /* "" means every project */
+    enum role role;
+};
+
+struct principal {
+    enum { PRINCIPAL_KEY = 1, PRINCIPAL_SESSION } kind;
+    char id[ID_LEN + 1];           /* key id or user id */
+    char name[128];                /* key name or user email */
+    char session_hash[65];
+    struct grant grants[PRINCIPAL_MAX_GRANTS];
+    int ngrants;
+};
+
+/*
+ * Authenticates the request's bearer token. On failure answers 401 itself
+ * and returns NULL; the principal lives in the request arena.
+ */
+struct principal *api_auth(struct http_req *req);
+/* The caller's role on project_id ("" for a global role only). */
+enum role api_role_on(const struct principal *p, const char *project_id);
+/*
+ * Checks the caller holds at least `need` on project_id. Answers 404 when
+ * the caller has no role there at all (the project's existence stays
+ * hidden) and 403 when the role is too low; returns 0 when allowed.
+ */
+int api_require(struct http_req *req, const struct principal *p, const char *project_id,
+                enum role need);
+
+/* A read connection for this request, returned to the pool when it ends. */
+struct db *api_db(struct http_req *req);
+
+/*
+ * Suspends req, runs fn(db, arg) in the next group commit, and once it is
+ * durable (or failed) resumes req and runs cont. In cont, api_write_result
+ * gives fn's result and error detail.
+ */
+void api_write(struct http_req *req, db_write_fn fn, void *arg, http_handler cont);
+int api_write_result(struct http_req *req, const struct fmd_err **err);
+void *api_write_arg(struct http_req *req);
+
+/* Body helpers: parse the JSON object body or answer 400 and return NULL. */
+json_t *api_body_object(struct http_req *req);
+/* Rejects members of obj not in the NULL-terminated list: 0 or answered 400. */
+int api_only_members(struct http_req *req, const json_t *obj, const char *const *allowed);
+/* ?limit= within 1..200 (default 50): 0, or answered 400. */
+int api_limit(struct http_req *req, int *limit);
+
+/* RFC 3339 string for ms in the request arena, or NULL json when ms is NULL. */
+json_t *api_time(int64_t ms);
+json_t *api_time_or_null(struct db_stmt *st, int col);
+/* Column as a JSON string, or null. */
+json_t *api_str_or_null(struct db_stmt *st, int col);
+/* Column holding JSON text decoded (null on NULL or bad JSON). */
+json_t *api_json_col(struct db_stmt *st, int col);
+
+/* Handlers, one group per resource file. */
+void api_login(struct http_req *req);
+void api_logout(struct http_req *req);
+void api_me(struct http_req *req);
+void api_project_create(struct http_req *req);
+void api_project_list(struct http_req *req);
+void api_project_get(struct http_req *req);
+void api_form_create(struct http_req *req);
+void api_form_list(struct http_req *req);
+void api_form_get(struct http_req *req);
+void api_form_patch(struct http_req *req);
+void api_form_put_draft(struct http_req *req);
+void api_form_publish(struct http_req *req);
+void api_public_form_get(struct http_req *req);
+void api_public_submit(struct http_req *req);
+void api_submission_list(struct http_req *req);
+void api_submission_get(struct http_req *req);
+void api_submission_patch(struct http_req *req);
+void api_submission_history(struct http_req *req);
+void api_submission_delete(struct http_req *req);
+void api_submission_restore(struct http_req *req);
+void api_submission_purge(struct http_req *req);
+void api_healthz(struct http_req *req);
+void api_readyz(struct http_req *req);
+void api_metrics(struct http_req *req);
+void api_openapi(struct http_req *req);
+
+#endif

@@ -1,0 +1,116 @@
+/* db.c - driver lookup and the wrappers every caller goes through. */
+#include "db/db.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "db/db_int.h"
+#include "core/banned.h"
+
+static atomic_uint_fast64_t step_ns;
+
+int db_open(const char *target, unsigned flags, struct db **out, struct fmd_err *err)
+{
+    const struct db_driver *drv = &db_sqlite_driver;
+    if (!strncmp(target, "sqlite:", 7))
+        target += 7;
+    else if (!strncmp(target, "postgres://", 11) || !strncmp(target, "postgresql://", 13))
+        return fmd_errf(err, FMD_EINVAL, "the PostgreSQL driver is not built yet: '%s'", target);
+    return drv->open(target, flags, out, err);
+}
+
+void db_close(struct db *db)
+{
+    if (db)
+        db->drv->close(db);
+}
+
+int db_exec(struct db *db, const char *sql, struct fmd_err *err)
+{
+    return db->drv->exec(db, sql, err);
+}
+
+int db_prepare(struct db *db, const char *sql, struct db_stmt **out, struct fmd_err *err)
+{
+    return db->drv->prepare(db, sql, out, err);
+}
+
+int db_bind_textn(struct db_stmt *st, int n, const char *s, size_t len)
+{
+    return s ? st->db->drv->bind_text(st, n, s, len) : st->db->drv->bind_null(st, n);
+}
+
+int db_bind_text(struct db_stmt *st, int n, const char *s)
+{
+    return db_bind_textn(st, n, s, s ? strlen(s) : 0);
+}
+
+int db_bind_int(struct db_stmt *st, int n, int64_t v)
+{
+    return st->db->drv->bind_int(st, n, v);
+}
+
+int db_bind_null(struct db_stmt *st, int n)
+{
+    return st->db->drv->bind_null(st, n);
+}
+
+int db_step(struct db_stmt *st, struct fmd_err *err)
+{
+    uint64_t t0 = clock_mono_ns();
+    int rc = st->db->drv->step(st, err);
+    atomic_fetch_add_explicit(&step_ns, clock_mono_ns() - t0, memory_order_relaxed);
+    return rc;
+}
+
+const char *db_col_textn(struct db_stmt *st, int col, size_t *len)
+{
+    return st->db->drv->col_text(st, col, len);
+}
+
+const char *db_col_text(struct db_stmt *st, int col)
+{
+    return st->db->drv->col_text(st, col, NULL);
+}
+
+int64_t db_col_int(struct db_stmt *st, int col)
+{
+    return st->db->drv->col_int(st, col);
+}
+
+int db_col_null(struct db_stmt *st, int col)
+{
+    return st->db->drv->col_null(st, col);
+}
+
+void db_done(struct db_stmt *st)
+{
+    if (st)
+        st->db->drv->done(st);
+}
+
+int64_t db_changes(struct db *db)
+{
+    return db->drv->changes(db);
+}
+
+int db_begin(struct db *db, struct fmd_err *err)
+{
+    return db_exec(db, "BEGIN IMMEDIATE", err);
+}
+
+int db_commit(struct db *db, struct fmd_err *err)
+{
+    return db_exec(db, "COMMIT", err);
+}
+
+void db_rollback(struct db *db)
+{
+    db_exec(db, "ROLLBACK", NULL);
+}
+
+double db_time_seconds(void)
+{
+    return (double)atomic_load(&step_ns) / 1e9;
+}

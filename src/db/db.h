@@ -1,0 +1,81 @@
+/*
+ * db.h - the database driver vtable and the thin wrappers callers use.
+ *
+ * Domain SQL is written once with $1, $2 ... placeholders; each driver maps
+ * them onto its own binding. Callers never touch a driver directly: the
+ * db_* wrappers are where metrics and fault injection hook in.
+ *
+ * Ownership: a struct db is used by one thread at a time (the pool hands
+ * connections out; the writer owns its own). Statements come from
+ * db_prepare, are cached per connection by SQL text pointer (pass string
+ * literals), and belong to the connection: never finalize them yourself,
+ * call db_done() when you have finished stepping.
+ */
+#ifndef FMD_DB_DB_H
+#define FMD_DB_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+struct db;
+struct db_stmt;
+
+/* db_open flags */
+#define DB_READONLY 0x1   /* a connection that only reads */
+
+struct db_driver {
+    int version;
+    const char *name;
+    int (*open)(const char *target, unsigned flags, struct db **out, struct fmd_err *err);
+    void (*close)(struct db *db);
+    int (*exec)(struct db *db, const char *sql, struct fmd_err *err);
+    int (*prepare)(struct db *db, const char *sql, struct db_stmt **out, struct fmd_err *err);
+    void (*done)(struct db_stmt *st);
+    int (*bind_text)(struct db_stmt *st, int n, const char *s, size_t len);
+    int (*bind_int)(struct db_stmt *st, int n, int64_t v);
+    int (*bind_null)(struct db_stmt *st, int n);
+    int (*step)(struct db_stmt *st, struct fmd_err *err);
+    const char *(*col_text)(struct db_stmt *st, int col, size_t *len);
+    int64_t (*col_int)(struct db_stmt *st, int col);
+    int (*col_null)(struct db_stmt *st, int col);
+    int64_t (*changes)(struct db *db);
+};
+
+extern const struct db_driver db_sqlite_driver;
+
+/* Opens target ("sqlite:PATH" or a plain path) with the matching driver. */
+int db_open(const char *target, unsigned flags, struct db **out, struct fmd_err *err);
+void db_close(struct db *db);
+
+/* Runs one or more statements without parameters. */
+int db_exec(struct db *db, const char *sql, struct fmd_err *err);
+/* A reset, unbound statement for sql (cached: pass a string literal). */
+int db_prepare(struct db *db, const char *sql, struct db_stmt **out, struct fmd_err *err);
+/* Parameters are 1-based ($1 is n = 1); text is copied. s NULL binds NULL. */
+int db_bind_text(struct db_stmt *st, int n, const char *s);
+int db_bind_textn(struct db_stmt *st, int n, const char *s, size_t len);
+int db_bind_int(struct db_stmt *st, int n, int64_t v);
+int db_bind_null(struct db_stmt *st, int n);
+/* 1: a row is ready; 0: finished; <0: FMD_ECONFLICT (constraint), FMD_EBUSY, FMD_EDB. */
+int db_step(struct db_stmt *st, struct fmd_err *err);
+/* Column values of the current row, valid until the next step or done. */
+const char *db_col_text(struct db_stmt *st, int col);   /* NULL for SQL NULL */
+const char *db_col_textn(struct db_stmt *st, int col, size_t *len);
+int64_t db_col_int(struct db_stmt *st, int col);
+int db_col_null(struct db_stmt *st, int col);
+/* Finished with st: resets it and returns it to the connection's cache. */
+void db_done(struct db_stmt *st);
+/* Rows changed by the last statement. */
+int64_t db_changes(struct db *db);
+
+/* Transactions; begin takes the write lock at once ("BEGIN IMMEDIATE"). */
+int db_begin(struct db *db, struct fmd_err *err);
+int db_commit(struct db *db, struct fmd_err *err);
+void db_rollback(struct db *db);
+
+/* Seconds spent in db_step since start, summed over all connections. */
+double db_time_seconds(void);
+
+#endif

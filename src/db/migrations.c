@@ -1,0 +1,107 @@
+/*
+ * migrations.c - the schema, one reversible step at a time.
+ *
+ * Written once for both engines: TEXT ids (ULIDs), INTEGER milliseconds
+ * since the epoch for times, TEXT JSON documents. Never edit a migration
+ * that has shipped; add the next one.
+ */
+#include "db/migrate.h"
+#include "core/banned.h"
+
+static const char m1_up[] =
+    "CREATE TABLE projects ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE users ("
+    "  id TEXT PRIMARY KEY,"
+    "  email TEXT NOT NULL UNIQUE,"
+    "  password_hash TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  disabled_at INTEGER);"
+    /* A role on every project (project_id NULL) or on one. */
+    "CREATE TABLE memberships ("
+    "  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  project_id TEXT REFERENCES projects(id) ON DELETE CASCADE,"
+    "  role TEXT NOT NULL CHECK (role IN ('admin','editor','reviewer','viewer')),"
+    "  UNIQUE (user_id, project_id));"
+    "CREATE TABLE api_keys ("
+    "  id TEXT PRIMARY KEY,"
+    "  prefix TEXT NOT NULL UNIQUE,"
+    "  secret_hash TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  role TEXT NOT NULL CHECK (role IN ('admin','editor','reviewer','viewer')),"
+    "  project_id TEXT REFERENCES projects(id) ON DELETE CASCADE,"
+    "  created_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER);"
+    "CREATE TABLE sessions ("
+    "  token_hash TEXT PRIMARY KEY,"
+    "  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL);"
+    "CREATE INDEX sessions_expiry ON sessions(expires_at);"
+    "CREATE TABLE forms ("
+    "  id TEXT PRIMARY KEY,"
+    "  project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  slug TEXT NOT NULL UNIQUE,"
+    "  status TEXT NOT NULL CHECK (status IN ('draft','open','closed')),"
+    "  draft_version INTEGER NOT NULL,"
+    "  published_version INTEGER,"
+    "  submission_limit INTEGER,"
+    "  submission_count INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX forms_project ON forms(project_id, id);"
+    "CREATE TABLE form_versions ("
+    "  form_id TEXT NOT NULL REFERENCES forms(id) ON DELETE CASCADE,"
+    "  version INTEGER NOT NULL,"
+    "  schema TEXT NOT NULL,"
+    "  fields TEXT,"
+    "  ui TEXT,"
+    "  settings TEXT NOT NULL DEFAULT '{}',"
+    "  created_at INTEGER NOT NULL,"
+    "  published_at INTEGER,"
+    "  PRIMARY KEY (form_id, version));"
+    "CREATE TABLE submissions ("
+    "  id TEXT PRIMARY KEY,"
+    "  form_id TEXT NOT NULL REFERENCES forms(id) ON DELETE CASCADE,"
+    "  form_version INTEGER NOT NULL,"
+    "  data TEXT NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'new'"
+    "    CHECK (status IN ('new','approved','rejected','needs_changes')),"
+    "  reviewed_by TEXT,"
+    "  reviewed_at INTEGER,"
+    "  review_note TEXT,"
+    "  revision INTEGER NOT NULL DEFAULT 1,"
+    "  idempotency_key TEXT,"
+    "  body_hash TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  deleted_at INTEGER,"
+    "  UNIQUE (form_id, idempotency_key));"
+    "CREATE INDEX submissions_form ON submissions(form_id, id);"
+    "CREATE TABLE submission_history ("
+    "  submission_id TEXT NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,"
+    "  revision INTEGER NOT NULL,"
+    "  data TEXT NOT NULL,"
+    "  edited_by TEXT,"
+    "  edited_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (submission_id, revision));";
+
+static const char m1_down[] =
+    "DROP TABLE submission_history;"
+    "DROP TABLE submissions;"
+    "DROP TABLE form_versions;"
+    "DROP TABLE forms;"
+    "DROP TABLE sessions;"
+    "DROP TABLE api_keys;"
+    "DROP TABLE memberships;"
+    "DROP TABLE users;"
+    "DROP TABLE projects;";
+
+const struct migration db_migrations[] = {
+    {1, "initial schema: projects, users, keys, sessions, forms, submissions", m1_up, m1_down},
+};
+
+const int db_migrations_count = sizeof(db_migrations) / sizeof(db_migrations[0]);

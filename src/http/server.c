@@ -1,0 +1,676 @@
+/*
+ * server.c - libmicrohttpd in epoll + thread-pool mode, with formd's rules.
+ *
+ * What this adds to MHD:
+ * - limits answered as problem JSON (MHD's own error pages are HTML): body
+ *   size 413, all headers 431, URI 414, checked here below MHD's memory
+ *   limit so our answer wins for anything MHD can parse at all;
+ * - rejection of duplicate Content-Length and of Content-Length together
+ *   with Transfer-Encoding (request smuggling), which MHD accepts;
+ * - a total time per request: MHD's timeout restarts on every byte, so a
+ *   client trickling one byte a second would hold a connection forever. A
+ *   watchdog thread shuts down the socket of any connection whose current
+ *   request has run past its deadline;
+ * - request ids, W3C trace context, security headers on every response;
+ * - suspension of a request while its write waits for the group commit.
+ */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/banned.h"
+
+enum req_state { ST_RECEIVING, ST_SUSPENDED, ST_RESUMED, ST_ANSWERED };
+
+/* One per TCP connection, for the watchdog. */
+struct conn_watch {
+    struct conn_watch *prev, *next;
+    int fd;
+    _Atomic int64_t deadline_ms;   /* wall ms; 0: none */
+};
+
+struct http_server {
+    struct MHD_Daemon *mhd;
+    struct http_server_opts o;
+    struct json_limits json_lim;
+    int port;
+    atomic_long inflight;
+    atomic_long suspended;
+    pthread_mutex_t watch_lock;
+    struct conn_watch watch_head;   /* circular list sentinel */
+    pthread_t watchdog;
+    atomic_int stopping;
+};
+
+/* ---- request helpers for handlers ---- */
+
+const char *http_header(struct http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(struct http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void http_add_header(struct http_req *req, const char *name, const char *value)
+{
+    struct http_header *h = arena_alloc(&req->arena, sizeof(*h));
+    if (!h || !(h->name = arena_strdup(&req->arena, name)) ||
+        !(h->value = arena_strdup(&req->arena, value)))
+        return;
+    h->next = req->headers;
+    req->headers = h;
+}
+
+int http_answered(const struct http_req *req)
+{
+    return req->status != 0;
+}
+
+void http_send(struct http_req *req, int status, const char *content_type,
+               const char *body, size_t len)
+{
+    buf_reset(&req->out);
+    if (buf_add(&req->out, body, len)) {
+        status = 503;
+        content_type = "application/problem+json";
+        buf_reset(&req->out);
+    }
+    req->status = status;
+    req->content_type = content_type;
+}
+
+void http_send_empty(struct http_req *req, int status)
+{
+    buf_reset(&req->out);
+    req->status = status;
+    req->content_type = NULL;
+}
+
+void http_send_json(struct http_req *req, int status, json_t *v)
+{
+    buf_reset(&req->out);
+    if (!v || json_append(&req->out, v)) {
+        json_decref(v);
+        http_problem(req, FMD_ENOMEM, NULL, "out of memory building the response", NULL);
+        return;
+    }
+    json_decref(v);
+    req->status = status;
+    req->content_type = "application/json";
+}
+
+void http_problem(struct http_req *req, int code, const char *name, const char *detail,
+                  json_t *errors)
+{
+    int status = fmd_err_http(code);
+    struct buf *b = &req->out;
+    int rc;
+
+    if (!name)
+        name = fmd_err_name(code);
+    if (!detail || !*detail)
+        detail = fmd_err_msg(code);
+    buf_reset(b);
+    rc = buf_printf(b, "{\"type\":\"https://formd.dev/problems/%s\",\"title\":\"%s\","
+                       "\"status\":%d,\"detail\":\"",
+                    name, http_status_text(status), status);
+    rc = rc ? rc : buf_add_json_str(b, detail, strlen(detail));
+    rc = rc ? rc : buf_printf(b, "\",\"request_id\":\"%s\"", req->request_id);
+    if (!rc && errors) {
+        rc = buf_adds(b, ",\"errors\":");
+        rc = rc ? rc : json_append(b, errors);
+    }
+    rc = rc ? rc : buf_addc(b, '}');
+    json_decref(errors);
+    if (rc) {
+        buf_reset(b);
+        buf_adds(b, "{\"type\":\"https://formd.dev/problems/no_memory\",\"status\":503}");
+        status = 503;
+    }
+    req->status = status;
+    req->content_type = "application/problem+json";
+    if (status >= 500)
+        log_error("%s %s answered %d: %s", http_method_name(req->method), req->path,
+                  status, detail);
+}
+
+void http_problem_err(struct http_req *req, const struct fmd_err *err)
+{
+    http_problem(req, err->code ? err->code : FMD_EINTERNAL, NULL, err->msg, NULL);
+}
+
+json_t *http_body_json(struct http_req *req)
+{
+    struct fmd_err err = {0};
+    json_t *v;
+    if (json_parse(req->body.p, req->body.len, &req->server->json_lim, &v, &err)) {
+        http_problem(req, FMD_EINVAL, NULL, err.msg, NULL);
+        return NULL;
+    }
+    return v;
+}
+
+void http_suspend(struct http_req *req, http_handler cont)
+{
+    req->resume = cont;
+    req->state = ST_SUSPENDED;
+    atomic_fetch_add(&req->server->suspended, 1);
+    MHD_suspend_connection(req->conn);
+}
+
+void http_resume(struct http_req *req)
+{
+    struct http_server *s = req->server;
+    req->state = ST_RESUMED;
+    MHD_resume_connection(req->conn);
+    atomic_fetch_sub(&s->suspended, 1);
+}
+
+/* ---- trace context ---- */
+
+/* 1 if s[0..n) is lowercase hex; *nonzero says whether any digit is not 0. */
+static int is_hex(const char *s, size_t n, int *nonzero)
+{
+    size_t i;
+    *nonzero = 0;
+    for (i = 0; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+        *nonzero |= s[i] != '0';
+    }
+    return 1;
+}
+
+static void random_hex(char *out, size_t nbytes)
+{
+    unsigned char raw[16];
+    randombytes_buf(raw, nbytes);
+    sodium_bin2hex(out, nbytes * 2 + 1, raw, nbytes);
+}
+
+/*
+ * Continues a valid traceparent, "VV-<32 hex trace>-<16 hex parent>-<2 hex
+ * flags>" with a version other than ff, non-zero ids, and nothing after the
+ * flags for version 00; otherwise starts a new trace.
+ */
+static void trace_begin(struct http_req *req)
+{
+    const char *tp = http_header(req, "traceparent");
+    int nz, trace_nz, parent_nz;
+    size_t n = tp ? strlen(tp) : 0;
+
+    if (n >= 55 && is_hex(tp, 2, &nz) && strncmp(tp, "ff", 2) && tp[2] == '-' &&
+        is_hex(tp + 3, 32, &trace_nz) && trace_nz && tp[35] == '-' &&
+        is_hex(tp + 36, 16, &parent_nz) && parent_nz && tp[52] == '-' &&
+        is_hex(tp + 53, 2, &nz) && (n == 55 || (nz = strncmp(tp, "00", 2)) != 0) &&
+        (n == 55 || tp[55] == '-')) {
+        memcpy(req->trace_id, tp + 3, 32);
+        req->trace_id[32] = '\0';
+    } else {
+        random_hex(req->trace_id, 16);
+    }
+    random_hex(req->span_id, 8);
+}
+
+/* ---- checks made before the body is read ---- */
+
+struct header_scan {
+    size_t total;
+    int content_length;
+    int transfer_encoding;
+};
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct header_scan *h = cls;
+    h->total += strlen(key) + strlen(value) + 4;
+    if (!strcasecmp(key, "Content-Length"))
+        h->content_length++;
+    else if (!strcasecmp(key, "Transfer-Encoding"))
+        h->transfer_encoding++;
+    return MHD_YES;
+}
+
+static enum MHD_Result sum_args(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) + 1 : 0) + 1;
+    return MHD_YES;
+}
+
+static int parse_method(const char *m)
+{
+    if (!strcmp(m, "GET") || !strcmp(m, "HEAD"))
+        return HTTP_GET;
+    if (!strcmp(m, "POST"))
+        return HTTP_POST;
+    if (!strcmp(m, "PUT"))
+        return HTTP_PUT;
+    if (!strcmp(m, "PATCH"))
+        return HTTP_PATCH;
+    if (!strcmp(m, "DELETE"))
+        return HTTP_DELETE;
+    return 0;
+}
+
+static int is_json_type(const char *ct)
+{
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    return (n == 16 && !strncasecmp(ct, "application/json", 16)) ||
+           (n == 24 && !strncasecmp(ct, "application/problem+json", 24));
+}
+
+static void allow_header(struct http_req *req, unsigned allowed)
+{
+    static const enum http_method all[] = {HTTP_GET, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE};
+    char list[64] = "";
+    size_t i, n = 0;
+    for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (allowed & all[i])
+            n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", n ? ", " : "",
+                                  http_method_name(all[i]));
+    http_add_header(req, "Allow", list);
+}
+
+/* Returns 1 when the request was answered already (an error). */
+static int check_request(struct http_server *s, struct http_req *req, const char *method,
+                         const char *url)
+{
+    struct header_scan h = {0};
+    size_t uri_len = strlen(url);
+    unsigned allowed;
+    const char *cl, *ct;
+
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, scan_header, &h);
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, sum_args, &uri_len);
+    if (h.content_length > 1 || (h.content_length && h.transfer_encoding)) {
+        req->close_after = 1;
+        http_problem(req, FMD_EINVAL, NULL,
+                     h.content_length > 1 ? "more than one Content-Length header"
+                                          : "Content-Length together with Transfer-Encoding",
+                     NULL);
+        return 1;
+    }
+    if (h.total > s->o.max_header) {
+        req->close_after = 1;
+        http_problem(req, FMD_EHEADERS, NULL, "request headers are larger than the limit", NULL);
+        return 1;
+    }
+    if (uri_len > s->o.max_uri) {
+        req->close_after = 1;
+        http_problem(req, FMD_EURI, NULL, "request URI is longer than the limit", NULL);
+        return 1;
+    }
+    req->method = (enum http_method)parse_method(method);
+    switch (http_route_match(s->o.routes, s->o.nroutes, req->method, url, &req->arena,
+                             &req->route, req->params, &allowed)) {
+    case HTTP_MATCH_OK:
+        break;
+    case HTTP_MATCH_BAD_METHOD:
+        allow_header(req, allowed);
+        http_problem(req, FMD_EMETHOD, NULL, "this resource does not support that method", NULL);
+        return 1;
+    case HTTP_MATCH_NOT_FOUND:
+        http_problem(req, FMD_ENOTFOUND, NULL, "no such resource", NULL);
+        return 1;
+    }
+    cl = http_header(req, "Content-Length");
+    if (cl) {
+        char *end;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (end == cl || *end || cl[0] == '-') {
+            req->close_after = 1;
+            http_problem(req, FMD_EINVAL, NULL, "Content-Length is not a number", NULL);
+            return 1;
+        }
+        if (v > s->o.max_body) {
+            req->close_after = 1;
+            http_problem(req, FMD_ETOOBIG, NULL, "request body is larger than the limit", NULL);
+            return 1;
+        }
+    }
+    if ((cl && strcmp(cl, "0")) || h.transfer_encoding) {
+        ct = http_header(req, "Content-Type");
+        if (!ct || !is_json_type(ct)) {
+            req->close_after = 1;
+            http_problem(req, FMD_EMEDIA, NULL, "request bodies must be application/json", NULL);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- response ---- */
+
+static enum MHD_Result queue_answer(struct http_server *s, struct http_req *req)
+{
+    struct MHD_Response *r;
+    struct http_header *h;
+    char tp[64];
+    enum MHD_Result ret;
+    size_t len;
+    char *body = buf_detach(&req->out, &len);
+
+    if (!body)
+        return MHD_NO;
+    r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        fmd_free(body);
+        return MHD_NO;
+    }
+    if (req->content_type)
+        MHD_add_response_header(r, "Content-Type", req->content_type);
+    for (h = req->headers; h; h = h->next)
+        MHD_add_response_header(r, h->name, h->value);
+    snprintf(tp, sizeof(tp), "00-%s-%s-01", req->trace_id, req->span_id);
+    MHD_add_response_header(r, "X-Request-Id", req->request_id);
+    MHD_add_response_header(r, "traceparent", tp);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Content-Security-Policy", "frame-ancestors 'none'");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (req->close_after)
+        MHD_add_response_header(r, "Connection", "close");
+    ret = MHD_queue_response(req->conn, (unsigned)req->status, r);
+    MHD_destroy_response(r);
+    req->state = ST_ANSWERED;
+    return ret;
+}
+
+/* ---- MHD callbacks ---- */
+
+static struct http_req *req_new(struct http_server *s, struct MHD_Connection *conn,
+                                const char *url)
+{
+    struct http_req *req = fmd_calloc(1, sizeof(*req));
+    if (!req)
+        return NULL;
+    arena_init(&req->arena);
+    buf_init(&req->body, s->o.max_body);
+    buf_init(&req->out, (size_t)64 << 20);
+    req->conn = conn;
+    req->server = s;
+    req->app = s->o.app;
+    req->start_ns = clock_mono_ns();
+    req->path = arena_strdup(&req->arena, url);
+    if (!req->path) {
+        arena_release(&req->arena);
+        fmd_free(req);
+        return NULL;
+    }
+    id_new(req->request_id);
+    trace_begin(req);
+    atomic_fetch_add(&s->inflight, 1);
+    return req;
+}
+
+static void run_handler(struct http_req *req, http_handler fn)
+{
+    log_set_context(req->request_id, req->trace_id);
+    fn(req);
+    if (req->state != ST_SUSPENDED && !http_answered(req))
+        http_problem(req, FMD_EINTERNAL, NULL, "the handler gave no answer", NULL);
+    log_set_context(NULL, NULL);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **ctx)
+{
+    struct http_server *s = cls;
+    struct http_req *req = *ctx;
+
+    if (!req) {
+        if (!(req = req_new(s, conn, url)))
+            return MHD_NO;
+        *ctx = req;
+        if (check_request(s, req, method, url))
+            return queue_answer(s, req);
+        return MHD_YES;
+    }
+    switch (req->state) {
+    case ST_RECEIVING:
+        if (*upload_size) {
+            if (!req->body_too_big && buf_add(&req->body, upload_data, *upload_size))
+                req->body_too_big = 1;
+            *upload_size = 0;
+            return MHD_YES;
+        }
+        if (req->body_too_big) {
+            req->close_after = 1;
+            http_problem(req, FMD_ETOOBIG, NULL, "request body is larger than the limit", NULL);
+            return queue_answer(s, req);
+        }
+        run_handler(req, req->route->handler);
+        break;
+    case ST_RESUMED:
+        run_handler(req, req->resume);
+        break;
+    case ST_SUSPENDED:
+    case ST_ANSWERED:
+        return MHD_YES;
+    }
+    if (req->state == ST_SUSPENDED)
+        return MHD_YES;
+    return queue_answer(s, req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *s = cls;
+    struct http_req *req = *ctx;
+    const union MHD_ConnectionInfo *ci;
+    double secs;
+
+    if (!req)
+        return;
+    if (req->on_done)
+        req->on_done(req);
+    secs = (double)(clock_mono_ns() - req->start_ns) / 1e9;
+    if (s->o.observe)
+        s->o.observe(req->route ? req->route->pattern : NULL, http_method_name(req->method),
+                     req->status ? req->status : 499, secs);
+    log_set_context(req->request_id, req->trace_id);
+    log_debug("%s %s %d %.3fms", http_method_name(req->method), req->path, req->status,
+              secs * 1e3);
+    log_set_context(NULL, NULL);
+    /* The next request on this connection gets a fresh deadline. */
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci && ci->socket_context)
+        atomic_store(&((struct conn_watch *)ci->socket_context)->deadline_ms,
+                     clock_wall_ms() + (int64_t)s->o.request_timeout * 1000);
+    arena_release(&req->arena);
+    buf_release(&req->body);
+    buf_release(&req->out);
+    fmd_free(req);
+    *ctx = NULL;
+    atomic_fetch_sub(&s->inflight, 1);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *s = cls;
+    struct conn_watch *w;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(w = fmd_calloc(1, sizeof(*w))))
+            return;
+        w->fd = ci->connect_fd;
+        atomic_store(&w->deadline_ms, clock_wall_ms() + (int64_t)s->o.request_timeout * 1000);
+        pthread_mutex_lock(&s->watch_lock);
+        w->next = s->watch_head.next;
+        w->prev = &s->watch_head;
+        w->next->prev = w;
+        s->watch_head.next = w;
+        pthread_mutex_unlock(&s->watch_lock);
+        *socket_ctx = w;
+    } else if ((w = *socket_ctx)) {
+        pthread_mutex_lock(&s->watch_lock);
+        w->prev->next = w->next;
+        w->next->prev = w->prev;
+        pthread_mutex_unlock(&s->watch_lock);
+        fmd_free(w);
+        *socket_ctx = NULL;
+    }
+}
+
+/* Cuts off connections whose request has taken longer than the limit. */
+static void *watchdog_main(void *arg)
+{
+    struct http_server *s = arg;
+    while (!atomic_load(&s->stopping)) {
+        struct conn_watch *w;
+        int64_t now = clock_wall_ms();
+        pthread_mutex_lock(&s->watch_lock);
+        for (w = s->watch_head.next; w != &s->watch_head; w = w->next) {
+            int64_t d = atomic_load(&w->deadline_ms);
+            if (d && now > d) {
+                shutdown(w->fd, SHUT_RDWR);
+                atomic_store(&w->deadline_ms, 0);
+            }
+        }
+        pthread_mutex_unlock(&s->watch_lock);
+        usleep(200 * 1000);
+    }
+    return NULL;
+}
+
+static void log_mhd(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_debug("microhttpd: %s", msg);
+}
+
+static int parse_listen(const char *listen, struct sockaddr_in *sa, struct fmd_err *err)
+{
+    const char *colon = strrchr(listen, ':');
+    char host[64];
+    char *end;
+    long port;
+
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    if (!colon || (size_t)(colon - listen) >= sizeof(host))
+        return fmd_errf(err, FMD_EINVAL, "listen address '%s' is not HOST:PORT", listen);
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    port = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end || port < 0 || port > 65535)
+        return fmd_errf(err, FMD_EINVAL, "listen address '%s' has a bad port", listen);
+    if (!strcmp(host, "localhost"))
+        memcpy(host, "127.0.0.1", 10);
+    if (!*host || !strcmp(host, "*"))
+        sa->sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+        return fmd_errf(err, FMD_EINVAL, "listen address '%s' is not an IPv4 address", listen);
+    sa->sin_port = htons((uint16_t)port);
+    return 0;
+}
+
+int http_server_start(const struct http_server_opts *o, struct http_server **out,
+                      struct fmd_err *err)
+{
+    struct http_server *s;
+    struct sockaddr_in sa;
+    const union MHD_DaemonInfo *di;
+    int rc;
+
+    *out = NULL;
+    if ((rc = parse_listen(o->listen, &sa, err)))
+        return rc;
+    if (!(s = fmd_calloc(1, sizeof(*s))))
+        return fmd_errf(err, FMD_ENOMEM, "out of memory");
+    s->o = *o;
+    s->json_lim.max_depth = o->max_json_depth;
+    s->json_lim.max_members = o->max_json_members;
+    s->watch_head.next = s->watch_head.prev = &s->watch_head;
+    pthread_mutex_init(&s->watch_lock, NULL);
+    s->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+            MHD_USE_TURBO,
+        0, NULL, NULL, on_request, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->request_timeout,
+        /* Room for our own header limit plus the read buffer; past this MHD answers itself. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(o->max_header * 2 + 65536),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)10000,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+        MHD_OPTION_END);
+    if (!s->mhd) {
+        pthread_mutex_destroy(&s->watch_lock);
+        fmd_free(s);
+        return fmd_errf(err, FMD_EIO, "cannot listen on '%s' (in use or not allowed)", o->listen);
+    }
+    di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : ntohs(sa.sin_port);
+    if (pthread_create(&s->watchdog, NULL, watchdog_main, s)) {
+        MHD_stop_daemon(s->mhd);
+        pthread_mutex_destroy(&s->watch_lock);
+        fmd_free(s);
+        return fmd_errf(err, FMD_EINTERNAL, "cannot start the watchdog thread");
+    }
+    *out = s;
+    return 0;
+}
+
+int http_server_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+long http_server_inflight(const struct http_server *s)
+{
+    return atomic_load(&((struct http_server *)s)->inflight);
+}
+
+void http_server_stop(struct http_server *s)
+{
+    int waited;
+    if (!s)
+        return;
+    MHD_quiesce_daemon(s->mhd);
+    /* Suspended requests wait on the writer; let them be answered first. */
+    for (waited = 0; atomic_load(&s->suspended) > 0 && waited < 1000; waited++)
+        usleep(10 * 1000);
+    atomic_store(&s->stopping, 1);
+    pthread_join(s->watchdog, NULL);
+    MHD_stop_daemon(s->mhd);
+    pthread_mutex_destroy(&s->watch_lock);
+    fmd_free(s);
+}
