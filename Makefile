@@ -38,11 +38,16 @@ build/asan/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(SANFLAGS) $(CPPFLAGS) -c $< -o $@
 
-build/libformd.a: $(call OBJ,build)
+# docs/openapi.json is served by /openapi.json: linked in as a blob.
+%/obj/openapi_blob.o: docs/openapi.json
+	@mkdir -p $(dir $@)
+	cd docs && ld -r -b binary -z noexecstack -o $(abspath $@) openapi.json
+
+build/libformd.a: $(call OBJ,build) build/obj/openapi_blob.o
 	@rm -f $@
 	ar rcs $@ $^
 
-build/asan/libformd.a: $(call OBJ,build/asan)
+build/asan/libformd.a: $(call OBJ,build/asan) build/asan/obj/openapi_blob.o
 	@rm -f $@
 	ar rcs $@ $^
 

@@ -1,3 +1,502 @@
-/* main.c - placeholder until the subcommand table lands. */
+/*
+ * main.c - formd's subcommands (git-style) and the route table.
+ *
+ * Each subcommand is one function in the commands[] table; serve wires the
+ * HTTP routes, the database and the writer together. Nothing else lives here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
-int main(void) { puts("formd"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "db/migrate.h"
+#include "db/pool.h"
+#include "db/writer.h"
+#include "http/http.h"
+#include "metrics/metrics.h"
+#include "schema/validate.h"
+#include "security/password.h"
+#include "security/token.h"
+#include "store/auth.h"
+#include "store/schema_cache.h"
+#include "core/banned.h"
+
+#ifndef FORMD_VERSION
+#define FORMD_VERSION "0.1.0"
+#endif
+
+static const struct http_route routes[] = {
+    {HTTP_POST, "/v1/auth/login", api_login, "Log in with email and password"},
+    {HTTP_POST, "/v1/auth/logout", api_logout, "End the current login session"},
+    {HTTP_GET, "/v1/me", api_me, "Who the caller is"},
+    {HTTP_POST, "/v1/projects", api_project_create, "Create a project"},
+    {HTTP_GET, "/v1/projects", api_project_list, "List projects"},
+    {HTTP_GET, "/v1/projects/{}", api_project_get, "Get a project"},
+    {HTTP_POST, "/v1/projects/{}/forms", api_form_create, "Create a form"},
+    {HTTP_GET, "/v1/projects/{}/forms", api_form_list, "List a project's forms"},
+    {HTTP_GET, "/v1/forms/{}", api_form_get, "Get a form with its versions"},
+    {HTTP_PATCH, "/v1/forms/{}", api_form_patch, "Rename, open, close or limit a form"},
+    {HTTP_PUT, "/v1/forms/{}/draft", api_form_put_draft, "Replace the draft definition"},
+    {HTTP_POST, "/v1/forms/{}/publish", api_form_publish, "Publish the draft"},
+    {HTTP_GET, "/v1/forms/{}/submissions", api_submission_list, "List submissions"},
+    {HTTP_GET, "/v1/public/forms/{}", api_public_form_get, "Published form definition"},
+    {HTTP_POST, "/v1/public/forms/{}/submissions", api_public_submit, "Submit to a form"},
+    {HTTP_GET, "/v1/submissions/{}", api_submission_get, "Get a submission"},
+    {HTTP_PATCH, "/v1/submissions/{}", api_submission_patch, "Review or edit a submission"},
+    {HTTP_DELETE, "/v1/submissions/{}", api_submission_delete, "Soft-delete a submission"},
+    {HTTP_GET, "/v1/submissions/{}/history", api_submission_history, "Edit history"},
+    {HTTP_POST, "/v1/submissions/{}/restore", api_submission_restore, "Restore a submission"},
+    {HTTP_POST, "/v1/submissions/{}/purge", api_submission_purge, "Delete for good"},
+    {HTTP_GET, "/healthz", api_healthz, "Liveness"},
+    {HTTP_GET, "/readyz", api_readyz, "Readiness"},
+    {HTTP_GET, "/metrics", api_metrics, "Prometheus metrics"},
+    {HTTP_GET, "/openapi.json", api_openapi, "This API's OpenAPI description"},
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+static int die(const struct fmd_err *err)
+{
+    fprintf(stderr, "formd: %s\n", err->msg[0] ? err->msg : fmd_err_msg(err->code));
+    return 1;
+}
+
+/* Makes the data directory (0700) if needed and the database target in it. */
+static int data_target(const struct config *cfg, char *out, size_t cap, struct fmd_err *err)
+{
+    if (cfg->db_url && *cfg->db_url) {
+        fmd_strlcpy(out, cfg->db_url, cap);
+        return 0;
+    }
+    if (mkdir(cfg->data_dir, 0700) && errno != EEXIST)
+        return fmd_errf(err, FMD_EIO, "cannot create data directory '%s': %s", cfg->data_dir,
+                        strerror(errno));
+    if ((size_t)snprintf(out, cap, "%s/formd.db", cfg->data_dir) >= cap)
+        return fmd_errf(err, FMD_EINVAL, "data directory path is too long");
+    return 0;
+}
+
+/* Loads options (and the subcommand's own flags) and opens a migrated database. */
+static int open_db(struct config *cfg, int argc, char **argv, int first,
+                   struct config_extra *extras, int migrate, struct db **db, char *target,
+                   size_t cap, struct fmd_err *err)
+{
+    int rc;
+    int level;
+
+    *db = NULL;
+    if ((rc = config_load(cfg, argc, argv, first, extras, err)))
+        return rc;
+    if ((level = log_level_parse(cfg->log_level)) < 0)
+        return fmd_errf(err, FMD_EINVAL, "option 'log-level': '%s' is not one of debug, info, "
+                                         "warn, error, off", cfg->log_level);
+    log_min_level = (enum log_level)level;
+    if ((rc = data_target(cfg, target, cap, err)) || (rc = db_open(target, 0, db, err)))
+        return rc;
+    if (migrate && (rc = migrate_up(*db, -1, err))) {
+        db_close(*db);
+        *db = NULL;
+    }
+    return rc;
+}
+
+/* ---- formd admin ---- */
+
+struct key_made {
+    char key[TOKEN_KEY_LEN + 1];
+    char id[ID_LEN + 1];
+};
+
+static int make_key(struct db *db, const char *name, const char *role, const char *project,
+                    struct key_made *k, struct fmd_err *err)
+{
+    char prefix[TOKEN_PREFIX_LEN + 1], hash[TOKEN_HASH_HEX];
+    int rc;
+
+    if (role_parse(role) == ROLE_NONE)
+        return fmd_errf(err, FMD_EINVAL, "role '%s' is not admin, editor, reviewer or viewer",
+                        role);
+    if (project && *project && (rc = store_project_exists(db, project, err)) != 1)
+        return rc < 0 ? rc : fmd_errf(err, FMD_ENOTFOUND, "no project '%s'", project);
+    token_new_key(k->key, prefix);
+    token_hash(k->key, hash);
+    id_new(k->id);
+    return store_key_create(db, k->id, prefix, hash, name, role, project, err);
+}
+
+static int cmd_admin_create_key(int argc, char **argv)
+{
+    struct config_extra x[] = {{"name", NULL}, {"role", NULL}, {"project", NULL}, {NULL, NULL}};
+    struct config cfg;
+    struct fmd_err err = {0};
+    struct key_made k;
+    struct db *db;
+    char target[4096];
+    int rc;
+
+    config_init(&cfg);
+    rc = open_db(&cfg, argc, argv, 2, x, 1, &db, target, sizeof(target), &err);
+    if (!rc && (!x[0].value || !x[1].value))
+        rc = fmd_errf(&err, FMD_EINVAL, "usage: formd admin create-key --name NAME "
+                                        "--role admin|editor|reviewer|viewer [--project PID]");
+    if (!rc)
+        rc = make_key(db, x[0].value, x[1].value, x[2].value, &k, &err);
+    if (!rc)
+        printf("%s\n", k.key);
+    db_close(db);
+    config_release(&cfg);
+    return rc ? die(&err) : 0;
+}
+
+static int cmd_admin_revoke_key(int argc, char **argv)
+{
+    struct config_extra x[] = {{"key", NULL}, {NULL, NULL}};
+    struct config cfg;
+    struct fmd_err err = {0};
+    struct db *db;
+    char target[4096], prefix[TOKEN_PREFIX_LEN + 1];
+    const char *which;
+    int rc;
+
+    config_init(&cfg);
+    rc = open_db(&cfg, argc, argv, 2, x, 1, &db, target, sizeof(target), &err);
+    if (!rc && !x[0].value)
+        rc = fmd_errf(&err, FMD_EINVAL, "usage: formd admin revoke-key --key KEY|PREFIX|ID");
+    if (!rc) {
+        /* A whole key, its prefix or its id all name it. */
+        which = token_key_prefix(x[0].value, prefix) ? prefix : x[0].value;
+        rc = store_key_revoke(db, which, &err);
+    }
+    if (!rc)
+        fprintf(stderr, "formd: key revoked\n");
+    db_close(db);
+    config_release(&cfg);
+    return rc ? die(&err) : 0;
+}
+
+static int read_password(const char *file, char *out, size_t cap, struct fmd_err *err)
+{
+    FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+    if (!f)
+        return fmd_errf(err, FMD_EINVAL, "cannot open '%s': %s", file, strerror(errno));
+    if (!fgets(out, (int)cap, f))
+        out[0] = '\0';
+    if (f != stdin)
+        fclose(f);
+    out[strcspn(out, "\r\n")] = '\0';
+    return 0;
+}
+
+static int cmd_admin_create_user(int argc, char **argv)
+{
+    struct config_extra x[] = {{"email", NULL}, {"password-file", NULL}, {"role", NULL},
+                               {"project", NULL}, {NULL, NULL}};
+    struct config cfg;
+    struct fmd_err err = {0};
+    struct db *db = NULL;
+    char target[4096], pw[PASSWORD_MAX_LEN + 2], hash[PASSWORD_HASH_MAX], id[ID_LEN + 1];
+    const char *email, *role;
+    int rc;
+
+    config_init(&cfg);
+    rc = open_db(&cfg, argc, argv, 2, x, 1, &db, target, sizeof(target), &err);
+    email = x[0].value;
+    role = x[2].value;
+    if (!rc && (!email || !x[1].value || !role))
+        rc = fmd_errf(&err, FMD_EINVAL,
+                      "usage: formd admin create-user --email EMAIL --password-file FILE|- "
+                      "--role admin|editor|reviewer|viewer [--project PID]");
+    if (!rc && (!strchr(email, '@') || strlen(email) > 254))
+        rc = fmd_errf(&err, FMD_EINVAL, "'%s' is not an email address", email);
+    if (!rc && role_parse(role) == ROLE_NONE)
+        rc = fmd_errf(&err, FMD_EINVAL, "role '%s' is not admin, editor, reviewer or viewer", role);
+    if (!rc && x[3].value && (rc = store_project_exists(db, x[3].value, &err)) != 1)
+        rc = rc < 0 ? rc : fmd_errf(&err, FMD_ENOTFOUND, "no project '%s'", x[3].value);
+    if (!rc)
+        rc = read_password(x[1].value, pw, sizeof(pw), &err);
+    if (!rc)
+        rc = password_hash(pw, hash, &err);
+    sodium_memzero(pw, sizeof(pw));
+    if (!rc) {
+        id_new(id);
+        rc = db_begin(db, &err);
+        if (!rc && !(rc = store_user_create(db, id, email, hash, &err)) &&
+            !(rc = store_grant_add(db, id, x[3].value, role, &err)))
+            rc = db_commit(db, &err);
+        if (rc)
+            db_rollback(db);
+    }
+    if (!rc)
+        printf("%s\n", id);
+    db_close(db);
+    config_release(&cfg);
+    return rc ? die(&err) : 0;
+}
+
+/* ---- formd migrate ---- */
+
+static int cmd_migrate(int argc, char **argv)
+{
+    struct config_extra x[] = {{"to", NULL}, {NULL, NULL}};
+    struct config cfg;
+    struct fmd_err err = {0};
+    struct db *db = NULL;
+    char target[4096];
+    const char *action = argc > 2 ? argv[2] : "";
+    int rc, cur = 0, to;
+
+    config_init(&cfg);
+    if (strcmp(action, "up") && strcmp(action, "down") && strcmp(action, "status")) {
+        fprintf(stderr, "usage: formd migrate up|down|status [--to VERSION] [--data-dir DIR]\n");
+        config_release(&cfg);
+        return 2;
+    }
+    rc = open_db(&cfg, argc, argv, 3, x, 0, &db, target, sizeof(target), &err);
+    to = x[0].value ? (int)strtol(x[0].value, NULL, 10) : -1;
+    if (!rc && x[0].value && (to < 0 || to > db_migrations[db_migrations_count - 1].version))
+        rc = fmd_errf(&err, FMD_EINVAL, "--to must be a version from 0 to %d",
+                      db_migrations[db_migrations_count - 1].version);
+    if (!rc && !strcmp(action, "up"))
+        rc = migrate_up(db, to, &err);
+    else if (!rc && !strcmp(action, "down"))
+        rc = migrate_down(db, x[0].value ? to : 0, &err);
+    if (!rc)
+        rc = migrate_current(db, &cur, &err);
+    if (!rc)
+        printf("version %d of %d\n", cur, db_migrations[db_migrations_count - 1].version);
+    db_close(db);
+    config_release(&cfg);
+    return rc ? die(&err) : 0;
+}
+
+/* ---- formd serve ---- */
+
+/* At first start there is no key at all: make an admin key and leave it 0600 on disk. */
+static int first_admin_key(struct db *db, const struct config *cfg, struct fmd_err *err)
+{
+    struct key_made k;
+    char path[4096];
+    int64_t live;
+    int fd, rc;
+    ssize_t w;
+
+    if ((rc = store_key_count_live(db, &live, err)) || live)
+        return rc;
+    snprintf(path, sizeof(path), "%s/admin.key", cfg->data_dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return fmd_errf(err, FMD_EIO, "cannot write '%s': %s", path, strerror(errno));
+    if ((rc = make_key(db, "first admin", "admin", NULL, &k, err))) {
+        close(fd);
+        unlink(path);
+        return rc;
+    }
+    w = write(fd, k.key, strlen(k.key));
+    w += write(fd, "\n", 1);
+    if (w != (ssize_t)strlen(k.key) + 1 || fsync(fd)) {
+        close(fd);
+        return fmd_errf(err, FMD_EIO, "cannot write '%s'", path);
+    }
+    close(fd);
+    printf("formd: first admin key written to %s (mode 0600)\n", path);
+    return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    struct config cfg;
+    struct fmd_err err = {0};
+    struct app app = {0};
+    struct http_server_opts o = {0};
+    struct db *db = NULL;
+    char target[4096];
+    sigset_t sigs;
+    int rc, sig;
+
+    config_init(&cfg);
+    /* Block the stop signals before any thread starts, so sigwait sees them. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = open_db(&cfg, argc, argv, 2, NULL, 1, &db, target, sizeof(target), &err);
+    if (!rc)
+        rc = first_admin_key(db, &cfg, &err);
+    db_close(db);
+    app.cfg = &cfg;
+    app.started_ms = clock_wall_ms();
+    if (!rc && (rc = api_metrics_init()))
+        fmd_errf(&err, rc, "cannot register metrics");
+    if (!rc)
+        rc = db_pool_new(target, &app.pool, &err);
+    if (!rc)
+        rc = db_writer_start(target, (int)cfg.commit_batch, &app.writer, &err);
+    if (!rc) {
+        db_writer_set_observer(app.writer, api_observe_commit);
+        o.listen = cfg.listen;
+        o.threads = (int)cfg.threads;
+        o.max_body = (size_t)cfg.max_body;
+        o.max_header = (size_t)cfg.max_header;
+        o.max_uri = (size_t)cfg.max_uri;
+        o.max_json_depth = (size_t)cfg.max_json_depth;
+        o.max_json_members = (size_t)cfg.max_json_members;
+        o.request_timeout = (int)cfg.request_timeout;
+        o.routes = routes;
+        o.nroutes = NROUTES;
+        o.app = &app;
+        o.observe = api_observe_request;
+        rc = http_server_start(&o, &app.server, &err);
+    }
+    if (!rc) {
+        printf("formd %s listening on http://%s:%d (data in %s)\n", FORMD_VERSION,
+               strncmp(cfg.listen, "0.0.0.0", 7) ? "127.0.0.1" : "0.0.0.0",
+               http_server_port(app.server), cfg.data_dir);
+        fflush(stdout);
+        log_info("listening on %s", cfg.listen);
+        sigwait(&sigs, &sig);
+        log_info("stopping on signal %d", sig);
+    }
+    http_server_stop(app.server);
+    db_writer_stop(app.writer);
+    db_pool_free(app.pool);
+    schema_cache_clear();
+    metrics_reset();
+    config_release(&cfg);
+    return rc ? die(&err) : 0;
+}
+
+/* ---- formd schema validate ---- */
+
+static int cmd_schema(int argc, char **argv)
+{
+    struct fmd_err err = {0};
+    struct schema *s = NULL;
+    json_error_t je;
+    json_t *doc, *inst, *errors;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int bad = 0;
+
+    if (argc != 5 || strcmp(argv[2], "validate") || strcmp(argv[3], "--schema")) {
+        fprintf(stderr, "usage: formd schema validate --schema FILE < instances.jsonl\n");
+        return 2;
+    }
+    if (!(doc = json_load_file(argv[4], JSON_DECODE_ANY, &je))) {
+        fprintf(stderr, "formd: %s:%d: %s\n", argv[4], je.line, je.text);
+        return 1;
+    }
+    if (schema_compile(doc, &s, &err)) {
+        json_decref(doc);
+        return die(&err);
+    }
+    json_decref(doc);
+    while ((n = getline(&line, &cap, stdin)) > 0) {
+        if (json_parse(line, (size_t)n, &json_default_limits, &inst, &err)) {
+            printf("invalid\n");
+            fprintf(stderr, "%s\n", err.msg);
+            bad = 1;
+            continue;
+        }
+        errors = NULL;
+        if (schema_validate(s, inst, &errors)) {
+            char *e = errors ? json_encode(errors) : NULL;
+            printf("invalid\n");
+            fprintf(stderr, "%s\n", e ? e : "invalid");
+            fmd_free(e);
+            bad = 1;
+        } else {
+            printf("valid\n");
+        }
+        json_decref(errors);
+        json_decref(inst);
+    }
+    free(line);
+    schema_free(s);
+    return bad;
+}
+
+/* ---- small commands ---- */
+
+static int cmd_version(int argc, char **argv)
+{
+    printf("formd %s\n", FORMD_VERSION);
+    return 0;
+}
+
+static int cmd_routes(int argc, char **argv)
+{
+    size_t i;
+    for (i = 0; i < NROUTES; i++)
+        printf("%s %s\n", http_method_name(routes[i].method), routes[i].pattern);
+    return 0;
+}
+
+static int cmd_help(int argc, char **argv);
+
+struct command {
+    const char *name;
+    const char *sub;          /* second word, or NULL */
+    int (*fn)(int argc, char **argv);
+    const char *help;
+};
+
+static const struct command commands[] = {
+    {"serve", NULL, cmd_serve, "run the API, workers and scheduler"},
+    {"migrate", NULL, cmd_migrate, "up|down|status: move the database schema"},
+    {"admin", "create-user", cmd_admin_create_user, "add a user with a role"},
+    {"admin", "create-key", cmd_admin_create_key, "make an API key; prints it on stdout"},
+    {"admin", "revoke-key", cmd_admin_revoke_key, "revoke an API key"},
+    {"schema", NULL, cmd_schema, "validate --schema FILE: check JSON lines on stdin"},
+    {"routes", NULL, cmd_routes, "print the HTTP route table"},
+    {"version", NULL, cmd_version, "print the version"},
+    {"help", NULL, cmd_help, "this list"},
+};
+
+static int cmd_help(int argc, char **argv)
+{
+    size_t i;
+    fprintf(stderr, "usage: formd COMMAND [options]\n\ncommands:\n");
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(stderr, "  %-7s %-12s %s\n", commands[i].name,
+                commands[i].sub ? commands[i].sub : "", commands[i].help);
+    fprintf(stderr, "\noptions (flag, FORMD_* variable or config file):\n");
+    config_usage();
+    return argc > 1 && !strcmp(argv[1], "help") ? 0 : 2;
+}
+
+int main(int argc, char **argv)
+{
+    size_t i;
+
+    if (sodium_init() < 0) {
+        fprintf(stderr, "formd: cannot initialise libsodium\n");
+        return 1;
+    }
+    json_set_alloc_funcs(fmd_malloc, fmd_free);
+    if (argc < 2)
+        return cmd_help(argc, argv);
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name))
+            continue;
+        if (!commands[i].sub || (argc > 2 && !strcmp(argv[2], commands[i].sub)))
+            return commands[i].fn(argc, argv);
+    }
+    fprintf(stderr, "formd: unknown command '%s%s%s'\n", argv[1], argc > 2 ? " " : "",
+            argc > 2 ? argv[2] : "");
+    return cmd_help(argc, argv) ? 2 : 2;
+}

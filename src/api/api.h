@@ -22,8 +22,16 @@ struct app {
     struct config *cfg;
     struct db_pool *pool;
     struct db_writer *writer;
+    struct http_server *server;
     int64_t started_ms;
 };
+
+/* Registers formd's metric families; call once before serving. 0 or FMD_ENOMEM. */
+int api_metrics_init(void);
+/* The HTTP server's per-request observer (http_server_opts.observe). */
+void api_observe_request(const char *route, const char *method, int status, double seconds);
+/* The writer's per-commit observer. */
+void api_observe_commit(int batch, double seconds);
 
 enum role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_REVIEWER, ROLE_EDITOR, ROLE_ADMIN };
 
@@ -81,13 +89,8 @@ int api_only_members(struct http_req *req, const json_t *obj, const char *const 
 /* ?limit= within 1..200 (default 50): 0, or answered 400. */
 int api_limit(struct http_req *req, int *limit);
 
-/* RFC 3339 string for ms in the request arena, or NULL json when ms is NULL. */
-json_t *api_time(int64_t ms);
-json_t *api_time_or_null(struct db_stmt *st, int col);
-/* Column as a JSON string, or null. */
-json_t *api_str_or_null(struct db_stmt *st, int col);
-/* Column holding JSON text decoded (null on NULL or bad JSON). */
-json_t *api_json_col(struct db_stmt *st, int col);
+/* 1 if s is a display name: 1..200 bytes, no control characters. */
+int api__valid_name(const char *s);
 
 /* Handlers, one group per resource file. */
 void api_login(struct http_req *req);

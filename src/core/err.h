@@ -27,6 +27,9 @@
     X(FMD_EMEDIA,         "unsupported_media_type", 415, "unsupported media type") \
     X(FMD_EUNPROC,        "unprocessable",    422, "unprocessable content")   \
     X(FMD_ECLOSED,        "form_closed",      409, "form is not accepting submissions") \
+    X(FMD_ELIMIT,         "limit_reached",    409, "form has reached its submission limit") \
+    X(FMD_EVALIDATION,    "validation",       422, "submission does not match the form") \
+    X(FMD_EIDEMPOTENCY,   "idempotency_mismatch", 422, "Idempotency-Key was used with another body") \
     X(FMD_ERATE,          "rate_limited",     429, "too many requests")       \
     X(FMD_EHEADERS,       "headers_too_large", 431, "request headers too large") \
     X(FMD_EIO,            "io",               500, "input/output error")      \

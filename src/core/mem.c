@@ -62,3 +62,13 @@ void fmd_free(void *p)
 {
     free(p);
 }
+
+size_t fmd_strlcpy(char *dst, const char *src, size_t cap)
+{
+    size_t n = src ? strlen(src) : 0;
+    size_t k = n < cap ? n : cap - 1;
+    if (k)
+        memcpy(dst, src, k);
+    dst[k] = '\0';
+    return n;
+}

@@ -18,6 +18,12 @@ char *fmd_strdup(const char *s);
 char *fmd_strndup(const char *s, size_t n);
 void fmd_free(void *p);
 
+/*
+ * Copies src into dst[cap] truncating if needed, always NUL-terminating
+ * (cap > 0). Returns strlen(src), so a result >= cap means truncation.
+ */
+size_t fmd_strlcpy(char *dst, const char *src, size_t cap);
+
 /* Frees *pp and sets it to NULL. */
 #define fmd_freez(pp) do { fmd_free(*(pp)); *(pp) = NULL; } while (0)
 

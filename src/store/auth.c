@@ -5,20 +5,13 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/mem.h"
+#include "store/rows.h"
 #include "core/banned.h"
 
 static void copy_col(struct db_stmt *st, int col, char *out, size_t cap)
 {
-    const char *s = db_col_text(st, col);
-    snprintf(out, cap, "%s", s ? s : "");
-}
-
-/* Steps a statement that returns no rows; 0 or the error. */
-static int step_done(struct db_stmt *st, struct fmd_err *err)
-{
-    int rc = db_step(st, err);
-    db_done(st);
-    return rc < 0 ? rc : 0;
+    fmd_strlcpy(out, db_col_text(st, col), cap);
 }
 
 int store_key_by_prefix(struct db *db, const char *prefix, struct store_key *key,
@@ -66,7 +59,7 @@ int store_key_create(struct db *db, const char *id, const char *prefix, const ch
     db_bind_text(st, 5, role);
     db_bind_text(st, 6, project_id && *project_id ? project_id : NULL);
     db_bind_int(st, 7, clock_wall_ms());
-    return step_done(st, err);
+    return rows_exec(st, err);
 }
 
 int store_key_revoke(struct db *db, const char *id_or_prefix, struct fmd_err *err)
@@ -80,7 +73,7 @@ int store_key_revoke(struct db *db, const char *id_or_prefix, struct fmd_err *er
         return rc;
     db_bind_text(st, 1, id_or_prefix);
     db_bind_int(st, 2, clock_wall_ms());
-    if ((rc = step_done(st, err)))
+    if ((rc = rows_exec(st, err)))
         return rc;
     return db_changes(db) ? 0 : fmd_errf(err, FMD_ENOTFOUND, "no live key '%s'", id_or_prefix);
 }
@@ -111,7 +104,7 @@ int store_user_create(struct db *db, const char *id, const char *email, const ch
     db_bind_text(st, 2, email);
     db_bind_text(st, 3, pw_hash);
     db_bind_int(st, 4, clock_wall_ms());
-    rc = step_done(st, err);
+    rc = rows_exec(st, err);
     if (rc == FMD_ECONFLICT)
         fmd_errf(err, rc, "a user with email '%s' exists already", email);
     return rc;
@@ -152,7 +145,7 @@ int store_grant_add(struct db *db, const char *user_id, const char *project_id,
     db_bind_text(st, 1, user_id);
     db_bind_text(st, 2, project_id && *project_id ? project_id : NULL);
     db_bind_text(st, 3, role);
-    return step_done(st, err);
+    return rows_exec(st, err);
 }
 
 int store_user_grants(struct db *db, const char *user_id, struct store_grant *g, int max,
@@ -188,13 +181,13 @@ int store_session_create(struct db *db, const char *token_hash, const char *user
     db_bind_text(st, 2, user_id);
     db_bind_int(st, 3, now);
     db_bind_int(st, 4, expires);
-    if ((rc = step_done(st, err)))
+    if ((rc = rows_exec(st, err)))
         return rc;
     /* Expired sessions go as new ones come, so the table stays small. */
     if ((rc = db_prepare(db, "DELETE FROM sessions WHERE expires_at < $1", &st, err)))
         return rc;
     db_bind_int(st, 1, now);
-    return step_done(st, err);
+    return rows_exec(st, err);
 }
 
 int store_session_user(struct db *db, const char *token_hash, int64_t now,
@@ -228,7 +221,7 @@ int store_session_delete(struct db *db, const char *token_hash, struct fmd_err *
     if (rc)
         return rc;
     db_bind_text(st, 1, token_hash);
-    return step_done(st, err);
+    return rows_exec(st, err);
 }
 
 int store_project_exists(struct db *db, const char *id, struct fmd_err *err)

@@ -1,0 +1,129 @@
+/* ops.c - /healthz, /readyz, /metrics and /openapi.json. */
+#include "api/api.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "db/db.h"
+#include "metrics/metrics.h"
+#include "core/banned.h"
+
+/* docs/openapi.json, linked into the binary by the Makefile (ld -b binary). */
+extern const char _binary_openapi_json_start[];
+extern const char _binary_openapi_json_end[];
+
+static struct metric *m_requests, *m_duration, *m_inflight, *m_batch, *m_commit, *m_db,
+    *m_uptime;
+
+int api_metrics_init(void)
+{
+    static const char *const req_labels[] = {"route", "method", "code", NULL};
+    static const char *const dur_labels[] = {"route", "method", NULL};
+    static const double dur_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                         0.2,   0.5,    1,     2.5,  5,     10};
+    static const double batch_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+    static const double commit_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                            0.05,   0.1,   0.25,   0.5,   1};
+
+    m_requests = metric_register("formd_http_requests_total", "HTTP requests answered",
+                                 METRIC_COUNTER, req_labels, NULL, 0);
+    m_duration = metric_register("formd_http_request_duration_seconds",
+                                 "Time from the first byte of a request to its answer",
+                                 METRIC_HISTOGRAM, dur_labels, dur_buckets,
+                                 sizeof(dur_buckets) / sizeof(dur_buckets[0]));
+    m_inflight = metric_register("formd_http_requests_in_flight", "Requests being served",
+                                 METRIC_GAUGE, NULL, NULL, 0);
+    m_batch = metric_register("formd_db_commit_batch_size", "Writes per group commit",
+                              METRIC_HISTOGRAM, NULL, batch_buckets,
+                              sizeof(batch_buckets) / sizeof(batch_buckets[0]));
+    m_commit = metric_register("formd_db_commit_duration_seconds",
+                               "Time of one group commit, fsync included", METRIC_HISTOGRAM,
+                               NULL, commit_buckets,
+                               sizeof(commit_buckets) / sizeof(commit_buckets[0]));
+    m_db = metric_register("formd_db_query_seconds_total", "Time spent stepping SQL statements",
+                           METRIC_COUNTER, NULL, NULL, 0);
+    m_uptime = metric_register("formd_uptime_seconds", "Seconds since the server started",
+                               METRIC_GAUGE, NULL, NULL, 0);
+    return m_requests && m_duration && m_inflight && m_batch && m_commit && m_db && m_uptime
+               ? 0
+               : FMD_ENOMEM;
+}
+
+void api_observe_request(const char *route, const char *method, int status, double seconds)
+{
+    char code[8];
+    const char *labels[3];
+    snprintf(code, sizeof(code), "%d", status);
+    labels[0] = route ? route : "unmatched";
+    labels[1] = method;
+    labels[2] = code;
+    metric_inc(m_requests, labels, 1);
+    metric_observe(m_duration, labels, seconds);
+}
+
+void api_observe_commit(int batch, double seconds)
+{
+    metric_observe0(m_batch, batch);
+    metric_observe0(m_commit, seconds);
+}
+
+void api_healthz(struct http_req *req)
+{
+    http_send(req, 200, "application/json", "{\"status\":\"ok\"}", 15);
+}
+
+static int noop_write(struct db *db, void *arg, struct fmd_err *err)
+{
+    return 0;
+}
+
+static void ready_answer(struct http_req *req)
+{
+    const struct fmd_err *err;
+    json_t *checks;
+    if (api_write_result(req, &err)) {
+        checks = json_pack("{s:s}", "database", err->msg);
+        http_send_json(req, 503, json_pack("{s:s, s:o}", "status", "unavailable", "checks",
+                                           checks));
+        return;
+    }
+    http_send_json(req, 200, json_pack("{s:s, s:{s:s}}", "status", "ready", "checks",
+                                       "database", "ok"));
+}
+
+/* Ready means a write transaction can be taken and committed right now. */
+void api_readyz(struct http_req *req)
+{
+    api_write(req, noop_write, NULL, ready_answer);
+}
+
+void api_metrics(struct http_req *req)
+{
+    struct app *app = req->app;
+    metric_set0(m_inflight, (double)http_server_inflight(app->server));
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static double db_seen;
+    double db_now = db_time_seconds();
+
+    metric_set0(m_uptime, (double)(clock_wall_ms() - app->started_ms) / 1000.0);
+    /* The db layer keeps a plain total; the counter advances by what is new. */
+    pthread_mutex_lock(&lock);
+    metric_inc0(m_db, db_now - db_seen);
+    db_seen = db_now;
+    pthread_mutex_unlock(&lock);
+    buf_reset(&req->out);
+    if (metrics_render(&req->out)) {
+        http_problem(req, FMD_ENOMEM, NULL, "cannot render metrics", NULL);
+        return;
+    }
+    req->status = 200;
+    req->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+void api_openapi(struct http_req *req)
+{
+    http_send(req, 200, "application/json", _binary_openapi_json_start,
+              (size_t)(_binary_openapi_json_end - _binary_openapi_json_start));
+}

@@ -1,0 +1,242 @@
+/*
+ * public.c - the unauthenticated side: a published form's definition and
+ * the submission endpoint, formd's hottest write path.
+ *
+ * A submission is validated on the request thread against the compiled
+ * schema of the published version, then handed to the group commit; the
+ * 201 goes out only after the transaction that holds it is on disk. The
+ * form's open state and limit are decided inside that transaction, so a
+ * limit of N admits exactly N submissions however many race for it.
+ */
+#include "api/api.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/json.h"
+#include "core/mem.h"
+#include "schema/validate.h"
+#include "store/forms.h"
+#include "store/rows.h"
+#include "store/schema_cache.h"
+#include "store/submissions.h"
+#include "core/banned.h"
+
+#define IDEMPOTENCY_KEY_MAX 255
+
+void api_public_form_get(struct http_req *req)
+{
+    struct fmd_err err = {0};
+    struct db *db = api_db(req);
+    int rc;
+
+    if (!db)
+        return;
+    buf_reset(&req->out);
+    if ((rc = store_form_public(db, req->params[0], &req->out, &err))) {
+        if (rc == FMD_ENOTFOUND)
+            http_problem(req, FMD_ENOTFOUND, NULL, "no published form with that slug", NULL);
+        else
+            http_problem_err(req, &err);
+        return;
+    }
+    req->status = 200;
+    req->content_type = "application/json";
+}
+
+struct submit {
+    struct store_submission_new row;
+    char form_slug[64];
+    char existing_hash[65];
+    char hash[65];
+    int replayed;
+};
+
+static void body_hash(const struct buf *body, char out[65])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)body->p, body->len);
+    sodium_bin2hex(out, 65, h, sizeof(h));
+}
+
+/* 1 if key is 1..255 visible ASCII characters. */
+static int valid_idempotency_key(const char *key)
+{
+    size_t i, n = strlen(key);
+    if (!n || n > IDEMPOTENCY_KEY_MAX)
+        return 0;
+    for (i = 0; i < n; i++)
+        if ((unsigned char)key[i] < 0x21 || (unsigned char)key[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/*
+ * Looks for an earlier submission under the same key: 1 when found (s
+ * becomes a replay or the result is FMD_EIDEMPOTENCY), 0 when none.
+ */
+static int find_earlier(struct db *db, struct submit *s, struct fmd_err *err)
+{
+    int64_t created;
+    int version;
+    int rc = store_submission_by_key(db, s->row.form_id, s->row.idempotency_key, s->row.id,
+                                     s->existing_hash, &version, &created, err);
+    if (rc == FMD_ENOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    if (strcmp(s->existing_hash, s->hash))
+        return fmd_errf(err, FMD_EIDEMPOTENCY,
+                        "this Idempotency-Key was used with a different request body");
+    s->replayed = 1;
+    s->row.form_version = version;
+    s->row.created_at = created;
+    return 1;
+}
+
+static int submit_write(struct db *db, void *arg, struct fmd_err *err)
+{
+    struct submit *s = arg;
+    int rc;
+
+    if (s->row.idempotency_key && (rc = find_earlier(db, s, err)))
+        return rc < 0 ? rc : 0;
+    if ((rc = store_form_take_slot(db, s->row.form_id, err)))
+        return rc;
+    return store_submission_insert(db, &s->row, err);
+}
+
+static void submit_answer(struct http_req *req)
+{
+    struct submit *s = api_write_arg(req);
+    const struct fmd_err *err;
+
+    if (api_write_result(req, &err)) {
+        http_problem_err(req, err);
+        return;
+    }
+    if (s->replayed)
+        http_add_header(req, "Idempotent-Replayed", "true");
+    http_add_header(req, "Location", arena_printf(&req->arena, "/v1/submissions/%s", s->row.id));
+    http_send_json(req, 201, json_pack("{s:s, s:s, s:i, s:o}", "id", s->row.id, "form_id",
+                                       s->row.form_id, "form_version", s->row.form_version,
+                                       "created_at", rows_time(s->row.created_at)));
+}
+
+/* Validates data against the published version: 0, or answered (422 and the rest). */
+static int validate(struct http_req *req, struct db *db, const struct store_form *f,
+                    const json_t *data)
+{
+    const struct schema *schema;
+    struct schema *owned;
+    struct fmd_err err = {0};
+    json_t *errors = NULL;
+    int rc;
+
+    if (schema_cache_get(db, f->id, f->published_version, &schema, &owned, &err)) {
+        http_problem_err(req, &err);
+        return -1;
+    }
+    rc = schema_validate(schema, data, &errors);
+    schema_free(owned);
+    if (rc == FMD_EUNPROC) {
+        http_problem(req, FMD_EVALIDATION, NULL, "submission does not match the form", errors);
+        return -1;
+    }
+    json_decref(errors);
+    if (rc) {
+        http_problem(req, rc, NULL, "cannot validate the submission", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* Refuses early what the transaction would refuse anyway: 0, or answered. */
+static int check_open(struct http_req *req, const struct store_form *f)
+{
+    if (strcmp(f->status, "open")) {
+        http_problem(req, FMD_ECLOSED, NULL, "this form is not accepting submissions", NULL);
+        return -1;
+    }
+    if (f->submission_limit && f->submission_count >= f->submission_limit) {
+        http_problem(req, FMD_ELIMIT, NULL, "this form has reached its submission limit", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+void api_public_submit(struct http_req *req)
+{
+    static const char *const members[] = {"data", NULL};
+    const char *key = http_header(req, "Idempotency-Key");
+    struct store_form f;
+    struct fmd_err err = {0};
+    struct submit *s;
+    struct db *db;
+    json_t *body = NULL, *data;
+    char *text;
+    int rc;
+
+    if (key && !valid_idempotency_key(key)) {
+        http_problem(req, FMD_EINVAL, NULL,
+                     "Idempotency-Key must be 1 to 255 visible ASCII characters", NULL);
+        return;
+    }
+    if (!(db = api_db(req)))
+        return;
+    if ((rc = store_form_by_slug(db, req->params[0], &f, &err)) || !f.published_version) {
+        if (rc && rc != FMD_ENOTFOUND)
+            http_problem_err(req, &err);
+        else
+            http_problem(req, FMD_ENOTFOUND, NULL, "no published form with that slug", NULL);
+        return;
+    }
+    if (!(s = arena_alloc(&req->arena, sizeof(*s)))) {
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+        return;
+    }
+    memset(s, 0, sizeof(*s));
+    s->row.form_id = arena_strdup(&req->arena, f.id);
+    s->row.idempotency_key = key ? arena_strdup(&req->arena, key) : NULL;
+    body_hash(&req->body, s->hash);
+    s->row.body_hash = s->hash;
+    if (key) {
+        /* A replay answers as the first time did, even if the form changed since. */
+        if ((rc = find_earlier(db, s, &err)) < 0) {
+            http_problem_err(req, &err);
+            return;
+        }
+        if (rc == 1) {
+            http_add_header(req, "Idempotent-Replayed", "true");
+            http_send_json(req, 201, json_pack("{s:s, s:s, s:i, s:o}", "id", s->row.id,
+                                               "form_id", f.id, "form_version",
+                                               s->row.form_version, "created_at",
+                                               rows_time(s->row.created_at)));
+            return;
+        }
+    } else if (check_open(req, &f)) {
+        return;
+    }
+    if (!(body = api_body_object(req)) || api_only_members(req, body, members))
+        goto out;
+    data = json_object_get(body, "data");
+    if (!json_is_object(data)) {
+        http_problem(req, FMD_EINVAL, NULL, "'data' must be a JSON object", NULL);
+        goto out;
+    }
+    if (validate(req, db, &f, data))
+        goto out;
+    if (!(text = json_encode(data)) || !(s->row.data = arena_strdup(&req->arena, text))) {
+        fmd_free(text);
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+        goto out;
+    }
+    fmd_free(text);
+    id_new(s->row.id);
+    s->row.form_version = f.published_version;
+    s->row.created_at = clock_wall_ms();
+    api_write(req, submit_write, s, submit_answer);
+out:
+    json_decref(body);
+}

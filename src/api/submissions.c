@@ -1,0 +1,327 @@
+/*
+ * submissions.c - reading and reviewing submissions: list with filters,
+ * get, review and edit (with history), soft delete, restore, purge.
+ */
+#include "api/api.h"
+
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/json.h"
+#include "core/mem.h"
+#include "schema/validate.h"
+#include "store/forms.h"
+#include "store/schema_cache.h"
+#include "store/submissions.h"
+#include "core/banned.h"
+
+static const char *const review_states[] = {"new", "approved", "rejected", "needs_changes",
+                                            NULL};
+
+static const char *review_state(const char *s)
+{
+    int i;
+    for (i = 0; s && review_states[i]; i++)
+        if (!strcmp(s, review_states[i]))
+            return review_states[i];
+    return NULL;
+}
+
+/* ---- list ---- */
+
+static int time_param(struct http_req *req, const char *name, int64_t *ms)
+{
+    const char *s = http_query(req, name);
+    *ms = 0;
+    if (s && clock_parse_rfc3339(s, ms)) {
+        http_problem(req, FMD_EINVAL, NULL,
+                     arena_printf(&req->arena, "'%s' must be an RFC 3339 date-time", name), NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static int filter_params(struct http_req *req, struct store_submission_filter *f)
+{
+    const char *status = http_query(req, "status"), *del = http_query(req, "include_deleted");
+
+    memset(f, 0, sizeof(*f));
+    if (api_limit(req, &f->limit) || time_param(req, "created_after", &f->created_after) ||
+        time_param(req, "created_before", &f->created_before))
+        return -1;
+    if (status && !(f->status = review_state(status))) {
+        http_problem(req, FMD_EINVAL, NULL,
+                     "'status' must be new, approved, rejected or needs_changes", NULL);
+        return -1;
+    }
+    if (del && strcmp(del, "true") && strcmp(del, "false")) {
+        http_problem(req, FMD_EINVAL, NULL, "'include_deleted' must be true or false", NULL);
+        return -1;
+    }
+    f->include_deleted = del && !strcmp(del, "true");
+    f->cursor = http_query(req, "cursor");
+    if (f->cursor && !id_valid(f->cursor)) {
+        http_problem(req, FMD_EINVAL, NULL, "'cursor' is not one this server gave out", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+void api_submission_list(struct http_req *req)
+{
+    struct principal *pr = api_auth(req);
+    struct store_submission_filter filter;
+    struct store_form f;
+    struct fmd_err err = {0};
+    struct db *db;
+    json_t *page;
+    int rc;
+
+    if (!pr || !(db = api_db(req)))
+        return;
+    if ((rc = store_form_get(db, req->params[0], &f, &err))) {
+        http_problem(req, rc, NULL, rc == FMD_ENOTFOUND ? "no such form" : err.msg, NULL);
+        return;
+    }
+    if (api_require(req, pr, f.project_id, ROLE_VIEWER) || filter_params(req, &filter))
+        return;
+    if (store_submission_list(db, f.id, &filter, &page, &err)) {
+        http_problem_err(req, &err);
+        return;
+    }
+    http_send_json(req, 200, page);
+}
+
+/* ---- one submission ---- */
+
+struct sub_op {
+    char id[ID_LEN + 1];
+    char form_id[ID_LEN + 1];
+    int version;
+    int deleted;
+    const char *status;
+    const char *note;
+    const char *data;
+    char by[128];
+};
+
+/*
+ * Finds the submission named by the first path parameter and checks the
+ * caller's role on its form's project. 0 with op filled, or answered.
+ */
+static int load_submission(struct http_req *req, struct principal *pr, enum role need,
+                           struct sub_op *op)
+{
+    struct fmd_err err = {0};
+    struct store_form f;
+    struct db *db = api_db(req);
+    int rc;
+
+    if (!db)
+        return -1;
+    fmd_strlcpy(op->id, req->params[0], sizeof(op->id));
+    rc = store_submission_owner(db, op->id, op->form_id, &op->version, &op->deleted, &err);
+    if (!rc)
+        rc = store_form_get(db, op->form_id, &f, &err);
+    if (rc) {
+        http_problem(req, rc, NULL, rc == FMD_ENOTFOUND ? "no such submission" : err.msg, NULL);
+        return -1;
+    }
+    fmd_strlcpy(op->by, pr->name, sizeof(op->by));
+    return api_require(req, pr, f.project_id, need);
+}
+
+static struct sub_op *new_op(struct http_req *req)
+{
+    struct sub_op *op = arena_alloc(&req->arena, sizeof(*op));
+    if (op)
+        memset(op, 0, sizeof(*op));
+    else
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+    return op;
+}
+
+static void answer_submission(struct http_req *req, const char *id)
+{
+    struct fmd_err err = {0};
+    struct db *db = api_db(req);
+    json_t *out;
+
+    if (!db)
+        return;
+    if (store_submission_get(db, id, &out, NULL, &err)) {
+        http_problem_err(req, &err);
+        return;
+    }
+    http_send_json(req, 200, out);
+}
+
+void api_submission_get(struct http_req *req)
+{
+    struct principal *pr = api_auth(req);
+    struct sub_op *op;
+    if (pr && (op = new_op(req)) && !load_submission(req, pr, ROLE_VIEWER, op))
+        answer_submission(req, op->id);
+}
+
+void api_submission_history(struct http_req *req)
+{
+    struct principal *pr = api_auth(req);
+    struct fmd_err err = {0};
+    struct sub_op *op;
+    json_t *out;
+
+    if (!pr || !(op = new_op(req)) || load_submission(req, pr, ROLE_VIEWER, op))
+        return;
+    if (store_submission_history(api_db(req), op->id, &out, &err)) {
+        http_problem_err(req, &err);
+        return;
+    }
+    http_send_json(req, 200, out);
+}
+
+static void changed_answer(struct http_req *req)
+{
+    struct sub_op *op = api_write_arg(req);
+    const struct fmd_err *err;
+    if (api_write_result(req, &err))
+        http_problem_err(req, err);
+    else
+        answer_submission(req, op->id);
+}
+
+static void gone_answer(struct http_req *req)
+{
+    const struct fmd_err *err;
+    if (api_write_result(req, &err))
+        http_problem_err(req, err);
+    else
+        http_send_empty(req, 204);
+}
+
+/* ---- patch: review and edit ---- */
+
+static int patch_write(struct db *db, void *arg, struct fmd_err *err)
+{
+    struct sub_op *op = arg;
+    int rc = 0;
+    if (op->data)
+        rc = store_submission_edit(db, op->id, op->data, op->by, err);
+    if (!rc && (op->status || op->note))
+        rc = store_submission_review(db, op->id, op->status ? op->status : NULL, op->by,
+                                     op->note, err);
+    return rc;
+}
+
+/* An edit must still match the version the submission was made against. */
+static int validate_edit(struct http_req *req, struct sub_op *op, const json_t *data)
+{
+    const struct schema *schema;
+    struct schema *owned;
+    struct fmd_err err = {0};
+    json_t *errors = NULL;
+    char *text;
+    int rc;
+
+    if (!json_is_object(data)) {
+        http_problem(req, FMD_EINVAL, NULL, "'data' must be a JSON object", NULL);
+        return -1;
+    }
+    if (schema_cache_get(api_db(req), op->form_id, op->version, &schema, &owned, &err)) {
+        http_problem_err(req, &err);
+        return -1;
+    }
+    rc = schema_validate(schema, data, &errors);
+    schema_free(owned);
+    if (rc) {
+        http_problem(req, rc == FMD_EUNPROC ? FMD_EVALIDATION : rc, NULL,
+                     "the edited data does not match the form", errors);
+        return -1;
+    }
+    if (!(text = json_encode(data)) || !(op->data = arena_strdup(&req->arena, text))) {
+        fmd_free(text);
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+        return -1;
+    }
+    fmd_free(text);
+    return 0;
+}
+
+void api_submission_patch(struct http_req *req)
+{
+    static const char *const members[] = {"status", "data", "note", NULL};
+    struct principal *pr = api_auth(req);
+    json_t *body = NULL, *data, *status, *note;
+    struct sub_op *op;
+
+    if (!pr || !(op = new_op(req)))
+        return;
+    if (!(body = api_body_object(req)) || api_only_members(req, body, members))
+        goto out;
+    data = json_object_get(body, "data");
+    status = json_object_get(body, "status");
+    note = json_object_get(body, "note");
+    if (!data && !status && !note) {
+        http_problem(req, FMD_EINVAL, NULL, "give 'status', 'note' or 'data'", NULL);
+        goto out;
+    }
+    if (load_submission(req, pr, data ? ROLE_EDITOR : ROLE_REVIEWER, op))
+        goto out;
+    if (status && !(op->status = review_state(json_string_value(status)))) {
+        http_problem(req, FMD_EINVAL, NULL,
+                     "'status' must be new, approved, rejected or needs_changes", NULL);
+        goto out;
+    }
+    if (note && (!json_is_string(note) || json_string_length(note) > 2000 ||
+                 !(op->note = arena_strdup(&req->arena, json_string_value(note))))) {
+        http_problem(req, FMD_EINVAL, NULL, "'note' must be a string of at most 2000 bytes",
+                     NULL);
+        goto out;
+    }
+    if (data && validate_edit(req, op, data))
+        goto out;
+    api_write(req, patch_write, op, changed_answer);
+out:
+    json_decref(body);
+}
+
+/* ---- delete, restore, purge ---- */
+
+static int delete_write(struct db *db, void *arg, struct fmd_err *err)
+{
+    return store_submission_set_deleted(db, ((struct sub_op *)arg)->id, 1, err);
+}
+
+static int restore_write(struct db *db, void *arg, struct fmd_err *err)
+{
+    return store_submission_set_deleted(db, ((struct sub_op *)arg)->id, 0, err);
+}
+
+static int purge_write(struct db *db, void *arg, struct fmd_err *err)
+{
+    return store_submission_purge(db, ((struct sub_op *)arg)->id, err);
+}
+
+void api_submission_delete(struct http_req *req)
+{
+    struct principal *pr = api_auth(req);
+    struct sub_op *op;
+    if (pr && (op = new_op(req)) && !load_submission(req, pr, ROLE_REVIEWER, op))
+        api_write(req, delete_write, op, gone_answer);
+}
+
+void api_submission_restore(struct http_req *req)
+{
+    struct principal *pr = api_auth(req);
+    struct sub_op *op;
+    if (pr && (op = new_op(req)) && !load_submission(req, pr, ROLE_REVIEWER, op))
+        api_write(req, restore_write, op, changed_answer);
+}
+
+void api_submission_purge(struct http_req *req)
+{
+    struct principal *pr = api_auth(req);
+    struct sub_op *op;
+    if (pr && (op = new_op(req)) && !load_submission(req, pr, ROLE_ADMIN, op))
+        api_write(req, purge_write, op, gone_answer);
+}

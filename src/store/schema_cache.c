@@ -1,0 +1,104 @@
+/* schema_cache.c - an open-addressing map (form id, version) -> compiled schema. */
+#include "store/schema_cache.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "core/mem.h"
+#include "store/forms.h"
+#include "core/banned.h"
+
+#define SLOTS (SCHEMA_CACHE_MAX * 2)   /* a power of two, at most half full */
+
+struct entry {
+    char form_id[ID_LEN + 1];
+    int version;
+    struct schema *schema;
+};
+
+static struct entry slots[SLOTS];
+static int count;
+static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static unsigned hash(const char *form_id, int version)
+{
+    unsigned h = 2166136261u;
+    for (; *form_id; form_id++)
+        h = (h ^ (unsigned char)*form_id) * 16777619u;
+    return (h ^ (unsigned)version) * 16777619u;
+}
+
+/* The slot holding the key, or the empty slot where it would go. */
+static struct entry *probe(const char *form_id, int version)
+{
+    unsigned i = hash(form_id, version) & (SLOTS - 1);
+    while (slots[i].schema &&
+           (slots[i].version != version || strcmp(slots[i].form_id, form_id)))
+        i = (i + 1) & (SLOTS - 1);
+    return &slots[i];
+}
+
+static int compile_version(struct db *db, const char *form_id, int version,
+                           struct schema **out, struct fmd_err *err)
+{
+    char *text = NULL;
+    json_t *doc = NULL;
+    int rc;
+
+    if ((rc = store_form_schema(db, form_id, version, &text, err)))
+        return rc;
+    doc = json_loads(text, JSON_DECODE_ANY, NULL);
+    fmd_free(text);
+    if (!doc)
+        return fmd_errf(err, FMD_EINTERNAL, "stored schema of form '%s' is not JSON", form_id);
+    rc = schema_compile(doc, out, err);
+    json_decref(doc);
+    return rc;
+}
+
+int schema_cache_get(struct db *db, const char *form_id, int version,
+                     const struct schema **out, struct schema **owned, struct fmd_err *err)
+{
+    struct schema *s;
+    struct entry *e;
+    int rc;
+
+    *owned = NULL;
+    pthread_rwlock_rdlock(&lock);
+    e = probe(form_id, version);
+    *out = e->schema;
+    pthread_rwlock_unlock(&lock);
+    if (*out)
+        return 0;
+    if ((rc = compile_version(db, form_id, version, &s, err)))
+        return rc;
+    pthread_rwlock_wrlock(&lock);
+    e = probe(form_id, version);
+    if (e->schema) {                       /* another thread won the race */
+        *out = e->schema;
+        *owned = s;
+    } else if (count < SCHEMA_CACHE_MAX) {
+        fmd_strlcpy(e->form_id, form_id, sizeof(e->form_id));
+        e->version = version;
+        e->schema = s;
+        count++;
+        *out = s;
+    } else {
+        *out = *owned = s;
+    }
+    pthread_rwlock_unlock(&lock);
+    return 0;
+}
+
+void schema_cache_clear(void)
+{
+    int i;
+    pthread_rwlock_wrlock(&lock);
+    for (i = 0; i < SLOTS; i++) {
+        schema_free(slots[i].schema);
+        slots[i].schema = NULL;
+    }
+    count = 0;
+    pthread_rwlock_unlock(&lock);
+}

@@ -1,0 +1,256 @@
+/* submissions.c - SQL for submissions and their history. */
+#include "store/submissions.h"
+
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/mem.h"
+#include "store/rows.h"
+#include "core/banned.h"
+
+int store_submission_insert(struct db *db, const struct store_submission_new *s,
+                            struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db,
+                        "INSERT INTO submissions (id, form_id, form_version, data, "
+                        "idempotency_key, body_hash, created_at, updated_at) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                        &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, s->id);
+    db_bind_text(st, 2, s->form_id);
+    db_bind_int(st, 3, s->form_version);
+    db_bind_text(st, 4, s->data);
+    db_bind_text(st, 5, s->idempotency_key);
+    db_bind_text(st, 6, s->body_hash);
+    db_bind_int(st, 7, s->created_at);
+    return rows_exec(st, err);
+}
+
+int store_submission_by_key(struct db *db, const char *form_id, const char *key,
+                            char id[ID_LEN + 1], char hash[65], int *version,
+                            int64_t *created_at, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db,
+                        "SELECT id, body_hash, form_version, created_at FROM submissions "
+                        "WHERE form_id = $1 AND idempotency_key = $2",
+                        &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, form_id);
+    db_bind_text(st, 2, key);
+    rc = db_step(st, err);
+    if (rc == 1) {
+        fmd_strlcpy(id, db_col_text(st, 0), ID_LEN + 1);
+        fmd_strlcpy(hash, db_col_text(st, 1), 65);
+        *version = (int)db_col_int(st, 2);
+        *created_at = db_col_int(st, 3);
+        rc = 0;
+    } else if (rc == 0) {
+        rc = FMD_ENOTFOUND;
+    }
+    db_done(st);
+    return rc;
+}
+
+#define SUBMISSION_COLUMNS                                                          \
+    "SELECT id, form_id, form_version, data, status, reviewed_by, reviewed_at, "    \
+    "review_note, revision, created_at, updated_at, deleted_at FROM submissions "
+
+static json_t *submission_row(struct db_stmt *st)
+{
+    return json_pack("{s:s, s:s, s:I, s:o, s:s, s:o, s:o, s:o, s:I, s:o, s:o, s:o}",
+                     "id", db_col_text(st, 0), "form_id", db_col_text(st, 1),
+                     "form_version", (json_int_t)db_col_int(st, 2), "data", rows_json(st, 3),
+                     "status", db_col_text(st, 4), "reviewed_by", rows_str_or_null(st, 5),
+                     "reviewed_at", rows_time_or_null(st, 6), "review_note",
+                     rows_str_or_null(st, 7), "revision", (json_int_t)db_col_int(st, 8),
+                     "created_at", rows_time(db_col_int(st, 9)), "updated_at",
+                     rows_time(db_col_int(st, 10)), "deleted_at", rows_time_or_null(st, 11));
+}
+
+int store_submission_get(struct db *db, const char *id, json_t **out,
+                         char form_id[ID_LEN + 1], struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db, SUBMISSION_COLUMNS "WHERE id = $1", &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, id);
+    rc = db_step(st, err);
+    if (rc == 1) {
+        if (form_id)
+            fmd_strlcpy(form_id, db_col_text(st, 1), ID_LEN + 1);
+        rc = (*out = submission_row(st)) ? 0 : fmd_errf(err, FMD_ENOMEM, "out of memory");
+    } else if (rc == 0) {
+        rc = fmd_errf(err, FMD_ENOTFOUND, "no such submission");
+    }
+    db_done(st);
+    return rc;
+}
+
+int store_submission_list(struct db *db, const char *form_id,
+                          const struct store_submission_filter *f, json_t **page,
+                          struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db,
+                        SUBMISSION_COLUMNS
+                        "WHERE form_id = $1 AND ($2 IS NULL OR id < $2) "
+                        "AND ($3 IS NULL OR status = $3) "
+                        "AND ($4 = 0 OR created_at > $4) AND ($5 = 0 OR created_at < $5) "
+                        "AND ($6 = 1 OR deleted_at IS NULL) "
+                        "ORDER BY id DESC LIMIT $7",
+                        &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, form_id);
+    db_bind_text(st, 2, f->cursor);
+    db_bind_text(st, 3, f->status);
+    db_bind_int(st, 4, f->created_after);
+    db_bind_int(st, 5, f->created_before);
+    db_bind_int(st, 6, f->include_deleted ? 1 : 0);
+    db_bind_int(st, 7, f->limit + 1);
+    return rows_page(st, f->limit, submission_row, page, err);
+}
+
+int store_submission_owner(struct db *db, const char *id, char form_id[ID_LEN + 1],
+                           int *version, int *deleted, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db,
+                        "SELECT form_id, form_version, deleted_at IS NOT NULL "
+                        "FROM submissions WHERE id = $1",
+                        &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, id);
+    rc = db_step(st, err);
+    if (rc == 1) {
+        fmd_strlcpy(form_id, db_col_text(st, 0), ID_LEN + 1);
+        *version = (int)db_col_int(st, 1);
+        *deleted = (int)db_col_int(st, 2);
+        rc = 0;
+    } else if (rc == 0) {
+        rc = fmd_errf(err, FMD_ENOTFOUND, "no such submission");
+    }
+    db_done(st);
+    return rc;
+}
+
+static int changed_or_missing(struct db *db, struct fmd_err *err)
+{
+    return db_changes(db) ? 0 : fmd_errf(err, FMD_ENOTFOUND, "no such submission");
+}
+
+int store_submission_review(struct db *db, const char *id, const char *status,
+                            const char *by, const char *note, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db,
+                        "UPDATE submissions SET status = $2, reviewed_by = $3, reviewed_at = $4, "
+                        "review_note = COALESCE($5, review_note), updated_at = $4 WHERE id = $1",
+                        &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, id);
+    db_bind_text(st, 2, status);
+    db_bind_text(st, 3, by);
+    db_bind_int(st, 4, clock_wall_ms());
+    db_bind_text(st, 5, note);
+    return (rc = rows_exec(st, err)) ? rc : changed_or_missing(db, err);
+}
+
+int store_submission_edit(struct db *db, const char *id, const char *data, const char *by,
+                          struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int64_t now = clock_wall_ms();
+    int rc = db_prepare(db,
+                        "INSERT INTO submission_history (submission_id, revision, data, "
+                        "edited_by, edited_at) SELECT id, revision, data, $2, $3 "
+                        "FROM submissions WHERE id = $1",
+                        &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, id);
+    db_bind_text(st, 2, by);
+    db_bind_int(st, 3, now);
+    if ((rc = rows_exec(st, err)))
+        return rc;
+    if (!db_changes(db))
+        return fmd_errf(err, FMD_ENOTFOUND, "no such submission");
+    if ((rc = db_prepare(db,
+                         "UPDATE submissions SET data = $2, revision = revision + 1, "
+                         "updated_at = $3 WHERE id = $1",
+                         &st, err)))
+        return rc;
+    db_bind_text(st, 1, id);
+    db_bind_text(st, 2, data);
+    db_bind_int(st, 3, now);
+    return rows_exec(st, err);
+}
+
+int store_submission_set_deleted(struct db *db, const char *id, int deleted,
+                                 struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db,
+                        "UPDATE submissions SET deleted_at = CASE WHEN $2 = 1 "
+                        "THEN COALESCE(deleted_at, $3) ELSE NULL END, updated_at = $3 "
+                        "WHERE id = $1",
+                        &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, id);
+    db_bind_int(st, 2, deleted ? 1 : 0);
+    db_bind_int(st, 3, clock_wall_ms());
+    return (rc = rows_exec(st, err)) ? rc : changed_or_missing(db, err);
+}
+
+int store_submission_purge(struct db *db, const char *id, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db, "DELETE FROM submissions WHERE id = $1", &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, id);
+    return (rc = rows_exec(st, err)) ? rc : changed_or_missing(db, err);
+}
+
+static json_t *history_row(struct db_stmt *st)
+{
+    return json_pack("{s:I, s:o, s:o, s:o}", "revision", (json_int_t)db_col_int(st, 0),
+                     "data", rows_json(st, 1), "edited_by", rows_str_or_null(st, 2),
+                     "edited_at", rows_time(db_col_int(st, 3)));
+}
+
+int store_submission_history(struct db *db, const char *id, json_t **out,
+                             struct fmd_err *err)
+{
+    struct db_stmt *st;
+    json_t *items = json_array();
+    int rc = db_prepare(db,
+                        "SELECT revision, data, edited_by, edited_at FROM submission_history "
+                        "WHERE submission_id = $1 ORDER BY revision",
+                        &st, err);
+    if (rc)
+        goto out;
+    db_bind_text(st, 1, id);
+    while ((rc = db_step(st, err)) == 1)
+        if (json_array_append_new(items, history_row(st))) {
+            rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
+            break;
+        }
+    db_done(st);
+    if (rc < 0)
+        goto out;
+    *out = json_pack("{s:O}", "items", items);
+    rc = *out ? 0 : fmd_errf(err, FMD_ENOMEM, "out of memory");
+out:
+    json_decref(items);
+    return rc;
+}

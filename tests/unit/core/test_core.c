@@ -1,0 +1,216 @@
+/* test_core.c - buffer, arena, JSON limits, options table, clocks and ids. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/id.h"
+#include "core/json.h"
+#include "core/mem.h"
+
+static void buf_is_bounded_and_terminated(void **state)
+{
+    struct buf b;
+    buf_init(&b, 8);
+    assert_non_null(b.p);
+    assert_string_equal(b.p, "");
+    assert_int_equal(buf_adds(&b, "12345678"), 0);
+    assert_string_equal(b.p, "12345678");
+    assert_int_equal(buf_addc(&b, '9'), FMD_ETOOBIG);
+    assert_string_equal(b.p, "12345678");   /* unchanged on failure */
+    buf_reset(&b);
+    assert_int_equal(buf_printf(&b, "%d-%s", 42, "x"), 0);
+    assert_string_equal(b.p, "42-x");
+    assert_int_equal(buf_printf(&b, "%s", "too long for it"), FMD_ETOOBIG);
+    assert_string_equal(b.p, "42-x");
+    buf_release(&b);
+}
+
+static void buf_escapes_json(void **state)
+{
+    struct buf b;
+    buf_init(&b, 100);
+    assert_int_equal(buf_add_json_str(&b, "a\"b\\c\n\x01", 7), 0);
+    assert_string_equal(b.p, "a\\\"b\\\\c\\n\\u0001");
+    buf_release(&b);
+}
+
+static void buf_detach_hands_over(void **state)
+{
+    struct buf b;
+    char *s;
+    size_t n;
+    buf_init(&b, 100);
+    s = buf_detach(&b, &n);
+    assert_string_equal(s, "");
+    assert_int_equal(n, 0);
+    fmd_free(s);
+    buf_adds(&b, "hello");
+    s = buf_detach(&b, &n);
+    assert_string_equal(s, "hello");
+    assert_int_equal(n, 5);
+    assert_string_equal(b.p, "");
+    fmd_free(s);
+}
+
+static void buf_survives_allocation_failure(void **state)
+{
+    long n;
+    for (n = 1;; n++) {
+        struct buf b;
+        int rc;
+        buf_init(&b, 1 << 20);
+        fmd_mem_fail_at(n);
+        rc = buf_printf(&b, "%0500d", 7);
+        if (!rc)
+            rc = buf_printf(&b, "%05000d", 7);
+        fmd_mem_fail_at(0);
+        if (rc) {
+            assert_int_equal(rc, FMD_ENOMEM);
+            assert_non_null(b.p);
+        }
+        buf_release(&b);
+        if (!rc)
+            break;
+    }
+}
+
+static void arena_allocates_aligned(void **state)
+{
+    struct arena a;
+    int i;
+    arena_init(&a);
+    for (i = 0; i < 1000; i++) {
+        void *p = arena_alloc(&a, (size_t)(i % 37) + 1);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % _Alignof(max_align_t), 0);
+    }
+    assert_non_null(arena_alloc(&a, 100000));
+    assert_string_equal(arena_printf(&a, "%s/%d", "x", 5), "x/5");
+    arena_release(&a);
+}
+
+static int parse(const char *s, size_t depth, size_t members)
+{
+    struct json_limits lim = {depth, members};
+    struct fmd_err err = {0};
+    json_t *v = NULL;
+    int rc = json_parse(s, strlen(s), &lim, &v, &err);
+    json_decref(v);
+    return rc;
+}
+
+static void json_limits_depth_and_members(void **state)
+{
+    assert_int_equal(parse("[[[1]]]", 3, 10), 0);
+    assert_int_equal(parse("[[[[1]]]]", 3, 10), FMD_EINVAL);
+    assert_int_equal(parse("{\"a\":\"[[[[[[\"}", 2, 10), 0);   /* brackets in strings */
+    assert_int_equal(parse("[1,2,3]", 3, 3), 0);
+    assert_int_equal(parse("[1,2,3,4]", 3, 3), FMD_EINVAL);
+    assert_int_equal(parse("{\"a\":1,\"b\":2}", 3, 2), 0);
+    assert_int_equal(parse("{\"a\":1,\"a\":2}", 3, 10), FMD_EINVAL);  /* duplicate key */
+    assert_int_equal(parse("\"\\u0000\"", 3, 10), FMD_EINVAL);       /* NUL in a string */
+    assert_int_equal(parse("\"\xff\"", 3, 10), FMD_EINVAL);          /* bad UTF-8 */
+    assert_int_equal(parse("", 3, 10), FMD_EINVAL);
+    assert_int_equal(parse("{\"a\":1} x", 3, 10), FMD_EINVAL);
+}
+
+static void config_layers(void **state)
+{
+    struct config c;
+    struct fmd_err err = {0};
+    char *argv[] = {"formd", "serve", "--threads", "8", "--listen=0.0.0.0:9", "--name", "n"};
+    struct config_extra x[] = {{"name", NULL}, {NULL, NULL}};
+    FILE *f;
+
+    config_init(&c);
+    assert_int_equal(c.threads, 4);
+    f = fopen("formd.conf", "w");
+    fputs("# comment\nthreads = 6\nmax-body = 2048\n", f);
+    fclose(f);
+    setenv("FORMD_CONFIG", "formd.conf", 1);
+    setenv("FORMD_MAX_BODY", "4096", 1);
+    assert_int_equal(config_load(&c, 7, argv, 2, x, &err), 0);
+    assert_int_equal(c.threads, 8);           /* flag beats file */
+    assert_int_equal(c.max_body, 4096);       /* environment beats file */
+    assert_string_equal(c.listen, "0.0.0.0:9");
+    assert_string_equal(x[0].value, "n");
+    unsetenv("FORMD_CONFIG");
+    unsetenv("FORMD_MAX_BODY");
+    assert_int_equal(config_set(&c, "threads", "0", "test", &err), FMD_EINVAL);
+    assert_non_null(strstr(err.msg, "threads"));
+    assert_int_equal(config_set(&c, "nope", "1", "test", &err), FMD_EINVAL);
+    config_release(&c);
+}
+
+static void config_secret_from_file(void **state)
+{
+    struct config c;
+    struct fmd_err err = {0};
+    char *argv[] = {"formd"};
+    FILE *f = fopen("secret", "w");
+    fputs("sqlite:/tmp/x.db\n", f);
+    fclose(f);
+    setenv("FORMD_DB_URL_FILE", "secret", 1);
+    config_init(&c);
+    assert_int_equal(config_load(&c, 1, argv, 1, NULL, &err), 0);
+    assert_string_equal(c.db_url, "sqlite:/tmp/x.db");
+    unsetenv("FORMD_DB_URL_FILE");
+    config_release(&c);
+}
+
+static void clock_round_trips(void **state)
+{
+    char s[CLOCK_RFC3339_LEN];
+    int64_t ms;
+    assert_string_equal(clock_rfc3339(0, s), "1970-01-01T00:00:00.000Z");
+    assert_int_equal(clock_parse_rfc3339("2026-11-28T11:35:31.123Z", &ms), 0);
+    assert_string_equal(clock_rfc3339(ms, s), "2026-11-28T11:35:31.123Z");
+    assert_int_equal(clock_parse_rfc3339("2026-11-28T12:35:31.123+01:00", &ms), 0);
+    assert_string_equal(clock_rfc3339(ms, s), "2026-11-28T11:35:31.123Z");
+    assert_int_equal(clock_parse_rfc3339("2026-02-29T00:00:00Z", &ms), FMD_EINVAL);
+    assert_int_equal(clock_parse_rfc3339("2024-02-29T00:00:00Z", &ms), 0);
+    assert_int_equal(clock_parse_rfc3339("2026-11-28", &ms), FMD_EINVAL);
+    assert_int_equal(clock_parse_rfc3339("2026-11-28T25:00:00Z", &ms), FMD_EINVAL);
+}
+
+static void ids_sort_and_differ(void **state)
+{
+    char a[ID_LEN + 1], b[ID_LEN + 1];
+    int i;
+    id_new(a);
+    assert_true(id_valid(a));
+    for (i = 0; i < 10000; i++) {
+        id_new(b);
+        assert_true(strcmp(a, b) < 0);
+        memcpy(a, b, sizeof(a));
+    }
+    assert_false(id_valid("short"));
+    assert_false(id_valid("0123456789ABCDEFGHJKMNPQRU"));  /* U is not base32 */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(buf_is_bounded_and_terminated),
+        cmocka_unit_test(buf_escapes_json),
+        cmocka_unit_test(buf_detach_hands_over),
+        cmocka_unit_test(buf_survives_allocation_failure),
+        cmocka_unit_test(arena_allocates_aligned),
+        cmocka_unit_test(json_limits_depth_and_members),
+        cmocka_unit_test(config_layers),
+        cmocka_unit_test(config_secret_from_file),
+        cmocka_unit_test(clock_round_trips),
+        cmocka_unit_test(ids_sort_and_differ),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
