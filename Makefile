@@ -30,13 +30,16 @@ all: build/formd
 bootstrap:
 	@scripts/bootstrap
 
-build/obj/%.o: src/%.c $(HDRS)
+# -MMD: each object depends on exactly the headers it includes.
+build/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -c $< -o $@
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) -MMD -MP -c $< -o $@
 
-build/asan/obj/%.o: src/%.c $(HDRS)
+build/asan/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(SANFLAGS) $(CPPFLAGS) -c $< -o $@
+	$(CC) $(WARN) $(SANFLAGS) $(CPPFLAGS) -MMD -MP -c $< -o $@
+
+-include $(shell find build -name '*.d' 2>/dev/null)
 
 # docs/openapi.json is served by /openapi.json: linked in as a blob.
 %/obj/openapi_blob.o: docs/openapi.json

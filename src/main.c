@@ -147,7 +147,7 @@ static int cmd_admin_create_key(int argc, char **argv)
     int rc;
 
     config_init(&cfg);
-    rc = open_db(&cfg, argc, argv, 2, x, 1, &db, target, sizeof(target), &err);
+    rc = open_db(&cfg, argc, argv, 3, x, 1, &db, target, sizeof(target), &err);
     if (!rc && (!x[0].value || !x[1].value))
         rc = fmd_errf(&err, FMD_EINVAL, "usage: formd admin create-key --name NAME "
                                         "--role admin|editor|reviewer|viewer [--project PID]");
@@ -171,7 +171,7 @@ static int cmd_admin_revoke_key(int argc, char **argv)
     int rc;
 
     config_init(&cfg);
-    rc = open_db(&cfg, argc, argv, 2, x, 1, &db, target, sizeof(target), &err);
+    rc = open_db(&cfg, argc, argv, 3, x, 1, &db, target, sizeof(target), &err);
     if (!rc && !x[0].value)
         rc = fmd_errf(&err, FMD_EINVAL, "usage: formd admin revoke-key --key KEY|PREFIX|ID");
     if (!rc) {
@@ -211,7 +211,7 @@ static int cmd_admin_create_user(int argc, char **argv)
     int rc;
 
     config_init(&cfg);
-    rc = open_db(&cfg, argc, argv, 2, x, 1, &db, target, sizeof(target), &err);
+    rc = open_db(&cfg, argc, argv, 3, x, 1, &db, target, sizeof(target), &err);
     email = x[0].value;
     role = x[2].value;
     if (!rc && (!email || !x[1].value || !role))

@@ -88,6 +88,8 @@ json_t *api_body_object(struct http_req *req);
 int api_only_members(struct http_req *req, const json_t *obj, const char *const *allowed);
 /* ?limit= within 1..200 (default 50): 0, or answered 400. */
 int api_limit(struct http_req *req, int *limit);
+/* ?cursor=, NULL when absent, or answered 400 when not one we gave out. */
+int api_cursor(struct http_req *req, const char **cursor);
 
 /* 1 if s is a display name: 1..200 bytes, no control characters. */
 int api__valid_name(const char *s);

@@ -276,3 +276,13 @@ int api_limit(struct http_req *req, int *limit)
     *limit = (int)v;
     return 0;
 }
+
+int api_cursor(struct http_req *req, const char **cursor)
+{
+    *cursor = http_query(req, "cursor");
+    if (*cursor && !id_valid(*cursor)) {
+        http_problem(req, FMD_EINVAL, NULL, "'cursor' is not one this server gave out", NULL);
+        return -1;
+    }
+    return 0;
+}

@@ -307,12 +307,13 @@ void api_form_list(struct http_req *req)
     struct principal *pr = api_auth(req);
     struct fmd_err err = {0};
     const char *pid = req->params[0];
+    const char *cursor;
     struct db *db;
     json_t *page;
     int limit, rc;
 
     if (!pr || api_require(req, pr, pid, ROLE_VIEWER) || api_limit(req, &limit) ||
-        !(db = api_db(req)))
+        api_cursor(req, &cursor) || !(db = api_db(req)))
         return;
     if ((rc = store_project_exists(db, pid, &err)) != 1) {
         if (rc == 0)
@@ -321,7 +322,7 @@ void api_form_list(struct http_req *req)
             http_problem_err(req, &err);
         return;
     }
-    if (store_form_list(db, pid, http_query(req, "cursor"), limit, &page, &err)) {
+    if (store_form_list(db, pid, cursor, limit, &page, &err)) {
         http_problem_err(req, &err);
         return;
     }

@@ -106,17 +106,18 @@ void api_project_list(struct http_req *req)
 {
     struct principal *pr = api_auth(req);
     struct fmd_err err = {0};
+    const char *cursor;
     json_t *page;
     struct db *db;
     int limit;
 
-    if (!pr || api_limit(req, &limit) || !(db = api_db(req)))
+    if (!pr || api_limit(req, &limit) || api_cursor(req, &cursor) || !(db = api_db(req)))
         return;
     if (api_role_on(pr, "") == ROLE_NONE) {
         list_granted(req, pr, db);
         return;
     }
-    if (store_project_list(db, NULL, http_query(req, "cursor"), limit, &page, &err)) {
+    if (store_project_list(db, NULL, cursor, limit, &page, &err)) {
         http_problem_err(req, &err);
         return;
     }

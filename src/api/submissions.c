@@ -59,12 +59,7 @@ static int filter_params(struct http_req *req, struct store_submission_filter *f
         return -1;
     }
     f->include_deleted = del && !strcmp(del, "true");
-    f->cursor = http_query(req, "cursor");
-    if (f->cursor && !id_valid(f->cursor)) {
-        http_problem(req, FMD_EINVAL, NULL, "'cursor' is not one this server gave out", NULL);
-        return -1;
-    }
-    return 0;
+    return api_cursor(req, &f->cursor);
 }
 
 void api_submission_list(struct http_req *req)

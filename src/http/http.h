@@ -74,7 +74,8 @@ struct http_req {
     void *conn;
     struct http_server *server;
     http_handler resume;
-    int state;
+    _Atomic int state;        /* written by http_resume from another thread */
+    int suspended;            /* the handler just called http_suspend */
     int close_after;
     int body_too_big;
 };

@@ -171,6 +171,7 @@ json_t *http_body_json(struct http_req *req)
 void http_suspend(struct http_req *req, http_handler cont)
 {
     req->resume = cont;
+    req->suspended = 1;
     req->state = ST_SUSPENDED;
     atomic_fetch_add(&req->server->suspended, 1);
     MHD_suspend_connection(req->conn);
@@ -429,8 +430,9 @@ static struct http_req *req_new(struct http_server *s, struct MHD_Connection *co
 static void run_handler(struct http_req *req, http_handler fn)
 {
     log_set_context(req->request_id, req->trace_id);
+    req->suspended = 0;
     fn(req);
-    if (req->state != ST_SUSPENDED && !http_answered(req))
+    if (!req->suspended && !http_answered(req))
         http_problem(req, FMD_EINTERNAL, NULL, "the handler gave no answer", NULL);
     log_set_context(NULL, NULL);
 }
@@ -472,7 +474,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case ST_ANSWERED:
         return MHD_YES;
     }
-    if (req->state == ST_SUSPENDED)
+    /*
+     * Suspended: MHD calls back after http_resume, which may already have
+     * happened on the writer thread, so look at our own flag, not the state.
+     */
+    if (req->suspended)
         return MHD_YES;
     return queue_answer(s, req);
 }
@@ -665,8 +671,9 @@ void http_server_stop(struct http_server *s)
     if (!s)
         return;
     MHD_quiesce_daemon(s->mhd);
-    /* Suspended requests wait on the writer; let them be answered first. */
-    for (waited = 0; atomic_load(&s->suspended) > 0 && waited < 1000; waited++)
+    /* Let requests under way, suspended ones included, be answered (10 s at most). */
+    for (waited = 0; (atomic_load(&s->inflight) > 0 || atomic_load(&s->suspended) > 0) &&
+                     waited < 1000; waited++)
         usleep(10 * 1000);
     atomic_store(&s->stopping, 1);
     pthread_join(s->watchdog, NULL);

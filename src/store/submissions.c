@@ -151,7 +151,7 @@ int store_submission_review(struct db *db, const char *id, const char *status,
 {
     struct db_stmt *st;
     int rc = db_prepare(db,
-                        "UPDATE submissions SET status = $2, reviewed_by = $3, reviewed_at = $4, "
+                        "UPDATE submissions SET status = COALESCE($2, status), reviewed_by = $3, reviewed_at = $4, "
                         "review_note = COALESCE($5, review_note), updated_at = $4 WHERE id = $1",
                         &st, err);
     if (rc)
