@@ -224,6 +224,8 @@ static int cmd_admin_create_user(int argc, char **argv)
         rc = fmd_errf(&err, FMD_EINVAL, "role '%s' is not admin, editor, reviewer or viewer", role);
     if (!rc && x[3].value && (rc = store_project_exists(db, x[3].value, &err)) != 1)
         rc = rc < 0 ? rc : fmd_errf(&err, FMD_ENOTFOUND, "no project '%s'", x[3].value);
+    else if (rc == 1)
+        rc = 0;
     if (!rc)
         rc = read_password(x[1].value, pw, sizeof(pw), &err);
     if (!rc)

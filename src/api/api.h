@@ -63,12 +63,15 @@ struct principal *api_auth(struct http_req *req);
 /* The caller's role on project_id ("" for a global role only). */
 enum role api_role_on(const struct principal *p, const char *project_id);
 /*
- * Checks the caller holds at least `need` on project_id. Answers 404 when
- * the caller has no role there at all (the project's existence stays
- * hidden) and 403 when the role is too low; returns 0 when allowed.
+ * Checks the caller holds at least `need` on project_id. Answers 404 "no
+ * such <what>" when the caller has no role there at all, word for word the
+ * answer for an id that does not exist, so existence stays hidden; 403 when
+ * the role is too low; returns 0 when allowed.
  */
 int api_require(struct http_req *req, const struct principal *p, const char *project_id,
-                enum role need);
+                enum role need, const char *what);
+/* Answers 404 "no such <what>". */
+void api_not_found(struct http_req *req, const char *what);
 
 /* A read connection for this request, returned to the pool when it ends. */
 struct db *api_db(struct http_req *req);

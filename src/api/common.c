@@ -151,13 +151,20 @@ enum role api_role_on(const struct principal *p, const char *project_id)
     return best;
 }
 
+void api_not_found(struct http_req *req, const char *what)
+{
+    char detail[64];
+    snprintf(detail, sizeof(detail), "no such %s", what);
+    http_problem(req, FMD_ENOTFOUND, NULL, detail, NULL);
+}
+
 int api_require(struct http_req *req, const struct principal *p, const char *project_id,
-                enum role need)
+                enum role need, const char *what)
 {
     enum role have = api_role_on(p, project_id);
     char detail[128];
     if (have == ROLE_NONE) {
-        http_problem(req, FMD_ENOTFOUND, NULL, "no such resource", NULL);
+        api_not_found(req, what);
         return -1;
     }
     if (have < need) {

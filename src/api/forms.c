@@ -221,7 +221,7 @@ void api_form_create(struct http_req *req)
     struct form_op *op;
     json_t *body = NULL;
 
-    if (!pr || api_require(req, pr, pid, ROLE_EDITOR))
+    if (!pr || api_require(req, pr, pid, ROLE_EDITOR, "project"))
         return;
     if (!(body = api_body_object(req)) || api_only_members(req, body, members))
         goto out;
@@ -229,7 +229,7 @@ void api_form_create(struct http_req *req)
     slug = json_get_str(body, "slug");
     if (!api__valid_name(name)) {
         http_problem(req, FMD_EINVAL, NULL,
-                     "'name' must be a string of 1 to 200 characters without control characters",
+                     "'name' must be a string of 1 to 200 bytes without control characters",
                      NULL);
         goto out;
     }
@@ -278,12 +278,12 @@ static int load_form(struct http_req *req, struct principal *pr, enum role need,
         return -1;
     if ((rc = store_form_get(db, req->params[0], f, &err))) {
         if (rc == FMD_ENOTFOUND)
-            http_problem(req, FMD_ENOTFOUND, NULL, "no such form", NULL);
+            api_not_found(req, "form");
         else
             http_problem_err(req, &err);
         return -1;
     }
-    return api_require(req, pr, f->project_id, need);
+    return api_require(req, pr, f->project_id, need, "form");
 }
 
 void api_form_get(struct http_req *req)
@@ -312,12 +312,12 @@ void api_form_list(struct http_req *req)
     json_t *page;
     int limit, rc;
 
-    if (!pr || api_require(req, pr, pid, ROLE_VIEWER) || api_limit(req, &limit) ||
+    if (!pr || api_require(req, pr, pid, ROLE_VIEWER, "project") || api_limit(req, &limit) ||
         api_cursor(req, &cursor) || !(db = api_db(req)))
         return;
     if ((rc = store_project_exists(db, pid, &err)) != 1) {
         if (rc == 0)
-            http_problem(req, FMD_ENOTFOUND, NULL, "no such project", NULL);
+            api_not_found(req, "project");
         else
             http_problem_err(req, &err);
         return;
@@ -365,7 +365,7 @@ void api_form_patch(struct http_req *req)
         op->name = arena_strdup(&req->arena, json_get_str(body, "name") ?
                                                  json_get_str(body, "name") : "");
         if (!api__valid_name(op->name)) {
-            http_problem(req, FMD_EINVAL, NULL, "'name' must be a string of 1 to 200 characters",
+            http_problem(req, FMD_EINVAL, NULL, "'name' must be a string of 1 to 200 bytes",
                          NULL);
             goto out;
         }

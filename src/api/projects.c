@@ -73,7 +73,7 @@ void api_project_create(struct http_req *req)
         goto out;
     if (!api__valid_name(json_get_str(body, "name"))) {
         http_problem(req, FMD_EINVAL, NULL,
-                     "'name' must be a string of 1 to 200 characters without control characters",
+                     "'name' must be a string of 1 to 200 bytes without control characters",
                      NULL);
         goto out;
     }
@@ -132,7 +132,7 @@ void api_project_get(struct http_req *req)
     json_t *out;
     struct db *db;
 
-    if (!pr || api_require(req, pr, pid, ROLE_VIEWER) || !(db = api_db(req)))
+    if (!pr || api_require(req, pr, pid, ROLE_VIEWER, "project") || !(db = api_db(req)))
         return;
     if (store_project_get(db, pid, &out, &err)) {
         http_problem_err(req, &err);

@@ -29,10 +29,11 @@ static const char *review_state(const char *s)
 
 /* ---- list ---- */
 
-static int time_param(struct http_req *req, const char *name, int64_t *ms)
+static int time_param(struct http_req *req, const char *name, int64_t *ms, int *given)
 {
     const char *s = http_query(req, name);
     *ms = 0;
+    *given = s != NULL;
     if (s && clock_parse_rfc3339(s, ms)) {
         http_problem(req, FMD_EINVAL, NULL,
                      arena_printf(&req->arena, "'%s' must be an RFC 3339 date-time", name), NULL);
@@ -46,8 +47,9 @@ static int filter_params(struct http_req *req, struct store_submission_filter *f
     const char *status = http_query(req, "status"), *del = http_query(req, "include_deleted");
 
     memset(f, 0, sizeof(*f));
-    if (api_limit(req, &f->limit) || time_param(req, "created_after", &f->created_after) ||
-        time_param(req, "created_before", &f->created_before))
+    if (api_limit(req, &f->limit) ||
+        time_param(req, "created_after", &f->created_after, &f->has_after) ||
+        time_param(req, "created_before", &f->created_before, &f->has_before))
         return -1;
     if (status && !(f->status = review_state(status))) {
         http_problem(req, FMD_EINVAL, NULL,
@@ -75,10 +77,13 @@ void api_submission_list(struct http_req *req)
     if (!pr || !(db = api_db(req)))
         return;
     if ((rc = store_form_get(db, req->params[0], &f, &err))) {
-        http_problem(req, rc, NULL, rc == FMD_ENOTFOUND ? "no such form" : err.msg, NULL);
+        if (rc == FMD_ENOTFOUND)
+            api_not_found(req, "form");
+        else
+            http_problem_err(req, &err);
         return;
     }
-    if (api_require(req, pr, f.project_id, ROLE_VIEWER) || filter_params(req, &filter))
+    if (api_require(req, pr, f.project_id, ROLE_VIEWER, "form") || filter_params(req, &filter))
         return;
     if (store_submission_list(db, f.id, &filter, &page, &err)) {
         http_problem_err(req, &err);
@@ -119,11 +124,14 @@ static int load_submission(struct http_req *req, struct principal *pr, enum role
     if (!rc)
         rc = store_form_get(db, op->form_id, &f, &err);
     if (rc) {
-        http_problem(req, rc, NULL, rc == FMD_ENOTFOUND ? "no such submission" : err.msg, NULL);
+        if (rc == FMD_ENOTFOUND)
+            api_not_found(req, "submission");
+        else
+            http_problem_err(req, &err);
         return -1;
     }
     fmd_strlcpy(op->by, pr->name, sizeof(op->by));
-    return api_require(req, pr, f.project_id, need);
+    return api_require(req, pr, f.project_id, need, "submission");
 }
 
 static struct sub_op *new_op(struct http_req *req)

@@ -370,7 +370,7 @@ static int read_condition(struct fctx *f, const json_t *fd, const char *key, con
     if (!json_is_object(c) || json_object_size(c) != 2 || !field ||
         !json_object_get(c, "equals"))
         return ferr(f, "'%s' must be an object with exactly 'field' and 'equals'", key);
-    if (!json_is_string(field))
+    if (!json_is_string(field) || json_string_length(field) != strlen(json_string_value(field)))
         return ferr(f, "'%s.field' must be a string", key);
     if (strcmp(json_string_value(field), f->names[f->i]) == 0)
         return ferr(f, "'%s' refers to the field itself", key);

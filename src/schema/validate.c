@@ -1376,24 +1376,25 @@ static int resolve_ref(struct cctx *c, const json_t *node)
         else
             target = pointer_get(c->s->doc, ptr, tok);
     }
-    if (rc == FMD_ENOMEM)
-        goto nomem;
-    if (!target || !(json_is_object(target) || json_is_boolean(target))) {
+    if (rc != FMD_ENOMEM && (!target || !(json_is_object(target) || json_is_boolean(target)))) {
         rc = fmd_errf(c->err, FMD_EUNPROC, "$ref at %s does not resolve to a schema in this "
                       "document: '%s'", loc_str(c, loc), schema__excerpt(ex, s, n, 64));
         goto out;
     }
-    if (!(r = fmd_malloc(sizeof(*r) + strlen(ptr) + 1)))
-        goto nomem;
-    r->target = target;
-    memcpy(r->ptr, ptr, strlen(ptr) + 1);
-    if (ptrmap_put(&c->s->refs, node, r))
-        goto nomem;
-    rc = todo_push(c, r) ? nomem(c->err) : 0;   /* r is the table's now */
-    r = NULL;
-    goto out;
-nomem:
-    rc = nomem(c->err);
+    if (!rc && !(r = fmd_malloc(sizeof(*r) + strlen(ptr) + 1)))
+        rc = FMD_ENOMEM;
+    if (!rc) {
+        r->target = target;
+        memcpy(r->ptr, ptr, strlen(ptr) + 1);
+        rc = ptrmap_put(&c->s->refs, node, r);
+    }
+    if (!rc) {
+        struct ref *added = r;
+        r = NULL;   /* the table's now; its target is walked from the todo list */
+        rc = todo_push(c, added);
+    }
+    if (rc)
+        rc = nomem(c->err);
 out:
     fmd_free(r);
     fmd_free(ptr);

@@ -63,9 +63,10 @@ void schema_free(struct schema *s);
  * Evaluation is bounded whatever the schema and instance: a pattern match is
  * limited in steps and depth, $ref chains in depth (64), and the whole
  * validation in steps. Hitting a bound makes the instance invalid with an
- * error saying so ("pattern too costly to evaluate", "schema recursion too
- * deep", "validation too costly"), never valid: such an error is not undone
- * by an enclosing "not" or anyOf.
+ * error saying so, never valid: such an error is not undone by an enclosing
+ * "not" or anyOf, and ends the validation. They are "pattern too costly to
+ * evaluate" (keyword "pattern" or "patternProperties"), "schema recursion too
+ * deep" (keyword "$ref") and "validation too costly" (keyword "").
  */
 int schema_validate(const struct schema *s, const json_t *instance, json_t **errors);
 

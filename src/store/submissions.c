@@ -101,7 +101,7 @@ int store_submission_list(struct db *db, const char *form_id,
                         SUBMISSION_COLUMNS
                         "WHERE form_id = $1 AND ($2 IS NULL OR id < $2) "
                         "AND ($3 IS NULL OR status = $3) "
-                        "AND ($4 = 0 OR created_at > $4) AND ($5 = 0 OR created_at < $5) "
+                        "AND ($4 IS NULL OR created_at > $4) AND ($5 IS NULL OR created_at < $5) "
                         "AND ($6 = 1 OR deleted_at IS NULL) "
                         "ORDER BY id DESC LIMIT $7",
                         &st, err);
@@ -110,8 +110,14 @@ int store_submission_list(struct db *db, const char *form_id,
     db_bind_text(st, 1, form_id);
     db_bind_text(st, 2, f->cursor);
     db_bind_text(st, 3, f->status);
-    db_bind_int(st, 4, f->created_after);
-    db_bind_int(st, 5, f->created_before);
+    if (f->has_after)
+        db_bind_int(st, 4, f->created_after);
+    else
+        db_bind_null(st, 4);
+    if (f->has_before)
+        db_bind_int(st, 5, f->created_before);
+    else
+        db_bind_null(st, 5);
     db_bind_int(st, 6, f->include_deleted ? 1 : 0);
     db_bind_int(st, 7, f->limit + 1);
     return rows_page(st, f->limit, submission_row, page, err);

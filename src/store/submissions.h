@@ -26,8 +26,9 @@ struct store_submission_new {
 
 struct store_submission_filter {
     const char *status;            /* NULL: any */
-    int64_t created_after;         /* 0: unbounded */
-    int64_t created_before;        /* 0: unbounded */
+    int64_t created_after;         /* used when has_after */
+    int64_t created_before;        /* used when has_before */
+    int has_after, has_before;
     int include_deleted;
     const char *cursor;
     int limit;
