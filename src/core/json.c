@@ -1,7 +1,6 @@
 /* json.c - bounded JSON parsing and encoding helpers. */
 #include "core/json.h"
 
-#include <stdarg.h>
 #include <string.h>
 
 #include "core/mem.h"
@@ -111,22 +110,4 @@ char *json_encode(const json_t *v)
 const char *json_get_str(const json_t *obj, const char *key)
 {
     return json_string_value(json_object_get(obj, key));
-}
-
-json_t *json_obj(const char *key, ...)
-{
-    json_t *o = json_object();
-    va_list ap;
-
-    va_start(ap, key);
-    while (key) {
-        json_t *v = va_arg(ap, json_t *);
-        if (o && v)
-            json_object_set_new(o, key, v);
-        else
-            json_decref(v);
-        key = va_arg(ap, const char *);
-    }
-    va_end(ap);
-    return o;
 }

@@ -36,7 +36,5 @@ char *json_encode(const json_t *v);
 
 /* Object member as a string, or NULL if absent or not a string. */
 const char *json_get_str(const json_t *obj, const char *key);
-/* Builds an object from "key", value pairs ending with NULL; steals values. */
-json_t *json_obj(const char *key, ...);
 
 #endif

@@ -452,7 +452,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return queue_answer(s, req);
         return MHD_YES;
     }
-    switch (req->state) {
+    switch ((int)atomic_load(&req->state)) {
     case ST_RECEIVING:
         if (*upload_size) {
             if (!req->body_too_big && buf_add(&req->body, upload_data, *upload_size))

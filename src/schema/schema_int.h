@@ -49,7 +49,7 @@ const char *schema__excerpt(char *dst, const char *s, size_t n, size_t max);
  * The PCRE2 options every schema pattern is compiled with. DOLLAR_ENDONLY
  * gives "$" its ECMA-262 meaning (the end, not also before a final newline).
  */
-#define SCHEMA__PCRE2_OPTIONS (PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY)
+#define SCHEMA__PCRE2_OPTIONS (PCRE2_UTF | PCRE2_DOLLAR_ENDONLY)
 
 /* PCRE2 allocator callbacks on fmd_malloc / fmd_free, for general contexts. */
 void *schema__pcre2_alloc(PCRE2_SIZE n, void *data);
