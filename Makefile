@@ -68,10 +68,12 @@ build/asan/unit/%: tests/unit/%.c build/asan/libformd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(SANFLAGS) $(CPPFLAGS) -Itests $< build/asan/libformd.a $(LDLIBS) -lcmocka -o $@
 
-# libFuzzer targets are built with clang from the library sources directly.
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(HDRS)
+# libFuzzer targets are built with clang from the parsers' own sources: core
+# (JSON) and schema (fields compiler, validator).
+FUZZ_LIB := $(wildcard src/core/*.c src/schema/*.c)
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(HDRS)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined $< $(LIB_SRCS) $(LDLIBS) -o $@
+	clang -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined $< $(FUZZ_LIB) $(LDLIBS) -o $@
 
 run: bootstrap build/formd
 	@scripts/run
