@@ -54,11 +54,11 @@ build/asan/libformd.a: $(call OBJ,build/asan) build/asan/obj/openapi_blob.o
 	@rm -f $@
 	ar rcs $@ $^
 
-build/formd: src/main.c build/libformd.a
-	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS) $< build/libformd.a $(LDLIBS) -o $@
+build/formd: build/obj/main.o build/libformd.a
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-build/asan/formd: src/main.c build/asan/libformd.a
-	$(CC) $(WARN) $(SANFLAGS) $(CPPFLAGS) $< build/asan/libformd.a $(LDLIBS) -o $@
+build/asan/formd: build/asan/obj/main.o build/asan/libformd.a
+	$(CC) $(SANFLAGS) $^ $(LDLIBS) -o $@
 
 build/unit/%: tests/unit/%.c build/libformd.a
 	@mkdir -p $(dir $@)

@@ -65,6 +65,7 @@ stop_pid() { # pid name
   done
   if kill -0 "$pid" 2>/dev/null; then
     log "$2 (pid $pid) did not stop on SIGTERM; sending SIGKILL"
+    [[ -n ${work:-} && -f $work/formd.log ]] && tail -n 5 "$work/formd.log" >&2
     kill -KILL "$pid" 2>/dev/null || true
   fi
   wait "$pid" 2>/dev/null || true

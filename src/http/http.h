@@ -78,6 +78,7 @@ struct http_req {
     int suspended;            /* the handler just called http_suspend */
     int close_after;
     int body_too_big;
+    size_t raw_uri_len;       /* as sent, before percent-decoding */
 };
 
 /* A request header's value, or NULL. */

@@ -35,7 +35,12 @@
 #include "core/mem.h"
 #include "core/banned.h"
 
-enum req_state { ST_RECEIVING, ST_SUSPENDED, ST_RESUMED, ST_ANSWERED };
+/*
+ * ST_NEW: made when MHD has the request line (uri_begun), headers not yet
+ * read; ST_RECEIVING: headers checked, body arriving; then suspended and
+ * resumed around a group commit, and answered.
+ */
+enum req_state { ST_NEW, ST_RECEIVING, ST_SUSPENDED, ST_RESUMED, ST_ANSWERED };
 
 /* One per TCP connection, for the watchdog. */
 struct conn_watch {
@@ -54,7 +59,8 @@ struct http_server {
     pthread_mutex_t watch_lock;
     struct conn_watch watch_head;   /* circular list sentinel */
     pthread_t watchdog;
-    atomic_int stopping;
+    atomic_int stopping;        /* answer new requests 503 */
+    atomic_int watchdog_stop;
 };
 
 /* ---- request helpers for handlers ---- */
@@ -179,10 +185,9 @@ void http_suspend(struct http_req *req, http_handler cont)
 
 void http_resume(struct http_req *req)
 {
-    struct http_server *s = req->server;
+    /* The suspended count drops when MHD hands the request back (on_request). */
     req->state = ST_RESUMED;
     MHD_resume_connection(req->conn);
-    atomic_fetch_sub(&s->suspended, 1);
 }
 
 /* ---- trace context ---- */
@@ -251,13 +256,6 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-static enum MHD_Result sum_args(void *cls, enum MHD_ValueKind kind, const char *key,
-                                const char *value)
-{
-    *(size_t *)cls += strlen(key) + (value ? strlen(value) + 1 : 0) + 1;
-    return MHD_YES;
-}
-
 static int parse_method(const char *m)
 {
     if (!strcmp(m, "GET") || !strcmp(m, "HEAD"))
@@ -299,12 +297,10 @@ static int check_request(struct http_server *s, struct http_req *req, const char
                          const char *url)
 {
     struct header_scan h = {0};
-    size_t uri_len = strlen(url);
     unsigned allowed;
     const char *cl, *ct;
 
     MHD_get_connection_values(req->conn, MHD_HEADER_KIND, scan_header, &h);
-    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, sum_args, &uri_len);
     if (h.content_length > 1 || (h.content_length && h.transfer_encoding)) {
         req->close_after = 1;
         http_problem(req, FMD_EINVAL, NULL,
@@ -318,7 +314,7 @@ static int check_request(struct http_server *s, struct http_req *req, const char
         http_problem(req, FMD_EHEADERS, NULL, "request headers are larger than the limit", NULL);
         return 1;
     }
-    if (uri_len > s->o.max_uri) {
+    if (req->raw_uri_len > s->o.max_uri) {
         req->close_after = 1;
         http_problem(req, FMD_EURI, NULL, "request URI is longer than the limit", NULL);
         return 1;
@@ -403,7 +399,7 @@ static enum MHD_Result queue_answer(struct http_server *s, struct http_req *req)
 /* ---- MHD callbacks ---- */
 
 static struct http_req *req_new(struct http_server *s, struct MHD_Connection *conn,
-                                const char *url)
+                                const char *uri)
 {
     struct http_req *req = fmd_calloc(1, sizeof(*req));
     if (!req)
@@ -415,16 +411,50 @@ static struct http_req *req_new(struct http_server *s, struct MHD_Connection *co
     req->server = s;
     req->app = s->o.app;
     req->start_ns = clock_mono_ns();
-    req->path = arena_strdup(&req->arena, url);
-    if (!req->path) {
-        arena_release(&req->arena);
-        fmd_free(req);
-        return NULL;
-    }
-    id_new(req->request_id);
-    trace_begin(req);
+    req->raw_uri_len = strlen(uri);
+    req->path = "";
     atomic_fetch_add(&s->inflight, 1);
     return req;
+}
+
+/* Restarts the connection's watchdog deadline: `periods` request timeouts from now. */
+static void watch_restart(struct http_server *s, struct MHD_Connection *conn, int periods)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci && ci->socket_context)
+        atomic_store(&((struct conn_watch *)ci->socket_context)->deadline_ms,
+                     clock_wall_ms() + (int64_t)s->o.request_timeout * 1000 * periods);
+}
+
+/*
+ * MHD calls this as soon as it has a request line, before any header: the
+ * request starts here. It sees the URI as sent (not yet percent-decoded)
+ * and starts the whole-request deadline. What it returns becomes the
+ * request's context in on_request.
+ */
+static void *uri_begun(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct http_server *s = cls;
+    watch_restart(s, conn, 1);
+    return req_new(s, conn, uri);
+}
+
+/* First look at a request whose headers are all in: 1 when answered already. */
+static int request_begins(struct http_server *s, struct http_req *req, const char *method,
+                          const char *url)
+{
+    req->state = ST_RECEIVING;
+    if (!(req->path = arena_strdup(&req->arena, url)))
+        return -1;
+    id_new(req->request_id);
+    trace_begin(req);
+    if (atomic_load(&s->stopping)) {
+        req->close_after = 1;
+        http_problem(req, FMD_EUNAVAIL, NULL, "the server is shutting down", NULL);
+        return 1;
+    }
+    return check_request(s, req, method, url);
 }
 
 static void run_handler(struct http_req *req, http_handler fn)
@@ -444,15 +474,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_server *s = cls;
     struct http_req *req = *ctx;
 
-    if (!req) {
-        if (!(req = req_new(s, conn, url)))
-            return MHD_NO;
-        *ctx = req;
-        if (check_request(s, req, method, url))
-            return queue_answer(s, req);
-        return MHD_YES;
-    }
+    if (!req && !(req = *ctx = req_new(s, conn, url)))
+        return MHD_NO;
     switch ((int)atomic_load(&req->state)) {
+    case ST_NEW:
+        switch (request_begins(s, req, method, url)) {
+        case 0:
+            return MHD_YES;
+        case 1:
+            return queue_answer(s, req);
+        default:
+            return MHD_NO;
+        }
     case ST_RECEIVING:
         if (*upload_size) {
             if (!req->body_too_big && buf_add(&req->body, upload_data, *upload_size))
@@ -468,6 +501,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         run_handler(req, req->route->handler);
         break;
     case ST_RESUMED:
+        atomic_fetch_sub(&s->suspended, 1);
         run_handler(req, req->resume);
         break;
     case ST_SUSPENDED:
@@ -488,11 +522,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
 {
     struct http_server *s = cls;
     struct http_req *req = *ctx;
-    const union MHD_ConnectionInfo *ci;
     double secs;
 
     if (!req)
         return;
+    /* Resumed (or closed) by MHD without a last call to on_request. */
+    if (req->state == ST_SUSPENDED || req->state == ST_RESUMED)
+        atomic_fetch_sub(&s->suspended, 1);
     if (req->on_done)
         req->on_done(req);
     secs = (double)(clock_mono_ns() - req->start_ns) / 1e9;
@@ -503,11 +539,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     log_debug("%s %s %d %.3fms", http_method_name(req->method), req->path, req->status,
               secs * 1e3);
     log_set_context(NULL, NULL);
-    /* The next request on this connection gets a fresh deadline. */
-    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    if (ci && ci->socket_context)
-        atomic_store(&((struct conn_watch *)ci->socket_context)->deadline_ms,
-                     clock_wall_ms() + (int64_t)s->o.request_timeout * 1000);
+    /*
+     * MHD says nothing of a request before its whole request line is in, so
+     * idle keep-alive time and the next request line share one allowance of
+     * two periods; from the request line on, the request has one period.
+     */
+    watch_restart(s, conn, 2);
     arena_release(&req->arena);
     buf_release(&req->body);
     buf_release(&req->out);
@@ -550,7 +587,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 static void *watchdog_main(void *arg)
 {
     struct http_server *s = arg;
-    while (!atomic_load(&s->stopping)) {
+    while (!atomic_load(&s->watchdog_stop)) {
         struct conn_watch *w;
         int64_t now = clock_wall_ms();
         pthread_mutex_lock(&s->watch_lock);
@@ -640,6 +677,7 @@ int http_server_start(const struct http_server_opts *o, struct http_server **out
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_URI_LOG_CALLBACK, uri_begun, s,
         MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
         MHD_OPTION_END);
     if (!s->mhd) {
@@ -675,11 +713,15 @@ void http_server_stop(struct http_server *s)
     if (!s)
         return;
     MHD_quiesce_daemon(s->mhd);
-    /* Let requests under way, suspended ones included, be answered (10 s at most). */
+    /* New requests on open connections get 503 and a close; those under way finish. */
+    atomic_store(&s->stopping, 1);
     for (waited = 0; (atomic_load(&s->inflight) > 0 || atomic_load(&s->suspended) > 0) &&
                      waited < 1000; waited++)
         usleep(10 * 1000);
-    atomic_store(&s->stopping, 1);
+    if (waited == 1000)
+        log_warn("stopping with %ld requests still under way (%ld waiting on a commit)",
+                 (long)atomic_load(&s->inflight), (long)atomic_load(&s->suspended));
+    atomic_store(&s->watchdog_stop, 1);
     pthread_join(s->watchdog, NULL);
     MHD_stop_daemon(s->mhd);
     pthread_mutex_destroy(&s->watch_lock);
