@@ -79,6 +79,7 @@ struct http_req {
     int close_after;
     int body_too_big;
     size_t raw_uri_len;       /* as sent, before percent-decoding */
+    int too_many_args;        /* query emptied: see QUERY_ARGS_MAX in server.c */
 };
 
 /* A request header's value, or NULL. */

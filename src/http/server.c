@@ -314,9 +314,12 @@ static int check_request(struct http_server *s, struct http_req *req, const char
         http_problem(req, FMD_EHEADERS, NULL, "request headers are larger than the limit", NULL);
         return 1;
     }
-    if (req->raw_uri_len > s->o.max_uri) {
+    if (req->raw_uri_len > s->o.max_uri || req->too_many_args) {
         req->close_after = 1;
-        http_problem(req, FMD_EURI, NULL, "request URI is longer than the limit", NULL);
+        http_problem(req, FMD_EURI, NULL,
+                     req->too_many_args ? "request URI has more than 100 query arguments"
+                                        : "request URI is longer than the limit",
+                     NULL);
         return 1;
     }
     req->method = (enum http_method)parse_method(method);
@@ -428,6 +431,30 @@ static void watch_restart(struct http_server *s, struct MHD_Connection *conn, in
 }
 
 /*
+ * MHD keeps one record per query argument in the connection's fixed memory
+ * pool and stalls the connection, answering nothing, when the pool runs
+ * out. So past this many arguments formd empties the query before MHD
+ * parses it (the URI callback runs first, on MHD's own writable copy of the
+ * request line) and answers 414 itself.
+ */
+#define QUERY_ARGS_MAX 100
+
+/* 1 if uri's query has more than QUERY_ARGS_MAX arguments; then it is emptied. */
+static int drop_long_query(const char *uri)
+{
+    char *q = strchr(uri, '?');
+    size_t n = 1;
+    if (!q)
+        return 0;
+    for (const char *p = q + 1; *p; p++)
+        n += *p == '&';
+    if (n <= QUERY_ARGS_MAX)
+        return 0;
+    q[1] = '\0';
+    return 1;
+}
+
+/*
  * MHD calls this as soon as it has a request line, before any header: the
  * request starts here. It sees the URI as sent (not yet percent-decoded)
  * and starts the whole-request deadline. What it returns becomes the
@@ -436,8 +463,13 @@ static void watch_restart(struct http_server *s, struct MHD_Connection *conn, in
 static void *uri_begun(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct http_server *s = cls;
+    struct http_req *req;
+
     watch_restart(s, conn, 1);
-    return req_new(s, conn, uri);
+    req = req_new(s, conn, uri);
+    if (req)
+        req->too_many_args = drop_long_query(uri);
+    return req;
 }
 
 /* First look at a request whose headers are all in: 1 when answered already. */
