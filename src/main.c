@@ -30,6 +30,7 @@
 #include "security/password.h"
 #include "security/token.h"
 #include "store/auth.h"
+#include "store/form_cache.h"
 #include "store/schema_cache.h"
 #include "core/banned.h"
 
@@ -376,6 +377,7 @@ static int cmd_serve(int argc, char **argv)
     db_writer_stop(app.writer);
     db_pool_free(app.pool);
     schema_cache_clear();
+    form_cache_clear();
     metrics_reset();
     config_release(&cfg);
     return rc ? die(&err) : 0;

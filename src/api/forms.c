@@ -14,6 +14,7 @@
 #include "schema/fields.h"
 #include "schema/validate.h"
 #include "store/auth.h"
+#include "store/form_cache.h"
 #include "store/forms.h"
 #include "core/banned.h"
 
@@ -335,10 +336,12 @@ static void changed_answer(struct http_req *req)
 {
     struct form_op *op = api_write_arg(req);
     const struct fmd_err *err;
-    if (api_write_result(req, &err))
+    if (api_write_result(req, &err)) {
         http_problem_err(req, err);
-    else
-        answer_form(req, 200, op->form.id);
+        return;
+    }
+    form_cache_forget(op->form.slug);
+    answer_form(req, 200, op->form.id);
 }
 
 static int patch_write(struct db *db, void *arg, struct fmd_err *err)
@@ -428,10 +431,12 @@ static void publish_answer(struct http_req *req)
 {
     struct form_op *op = api_write_arg(req);
     const struct fmd_err *err;
-    if (api_write_result(req, &err))
+    if (api_write_result(req, &err)) {
         http_problem_err(req, err);
-    else
-        http_send_json(req, 200, json_pack("{s:i}", "version", op->version));
+        return;
+    }
+    form_cache_forget(op->form.slug);
+    http_send_json(req, 200, json_pack("{s:i}", "version", op->version));
 }
 
 void api_form_publish(struct http_req *req)

@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "core/mem.h"
 #include "schema/validate.h"
+#include "store/form_cache.h"
 #include "store/forms.h"
 #include "store/rows.h"
 #include "store/schema_cache.h"
@@ -28,19 +29,27 @@
 void api_public_form_get(struct http_req *req)
 {
     struct fmd_err err = {0};
-    struct db *db = api_db(req);
+    const char *slug = req->params[0];
+    uint64_t gen = form_cache_generation();
+    struct db *db;
     int rc;
 
-    if (!db)
-        return;
     buf_reset(&req->out);
-    if ((rc = store_form_public(db, req->params[0], &req->out, &err))) {
+    if (form_cache_get(slug, &req->out)) {
+        req->status = 200;
+        req->content_type = "application/json";
+        return;
+    }
+    if (!(db = api_db(req)))
+        return;
+    if ((rc = store_form_public(db, slug, &req->out, &err))) {
         if (rc == FMD_ENOTFOUND)
             http_problem(req, FMD_ENOTFOUND, NULL, "no published form with that slug", NULL);
         else
             http_problem_err(req, &err);
         return;
     }
+    form_cache_put(slug, req->out.p, req->out.len, gen);
     req->status = 200;
     req->content_type = "application/json";
 }

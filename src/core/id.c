@@ -2,10 +2,10 @@
 #include "core/id.h"
 
 #include <pthread.h>
-#include <sodium.h>
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/rand.h"
 #include "core/banned.h"
 
 static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -23,27 +23,10 @@ static int increment(unsigned char r[10])
     return 0;
 }
 
-void id_new(char out[ID_LEN + 1])
+/* 48 bits of ms and the 80 random bits already in bytes[6..16) as 26 base32 digits. */
+static void encode(int64_t ms, unsigned char bytes[16], char out[ID_LEN + 1])
 {
-    unsigned char bytes[16];
-    int64_t ms = clock_wall_ms();
     int i, bit;
-
-    pthread_mutex_lock(&lock);
-    if (ms <= last_ms) {
-        ms = last_ms;
-        if (!increment(last_rand)) {
-            ms = ++last_ms;
-            randombytes_buf(last_rand, sizeof(last_rand));
-        }
-    } else {
-        last_ms = ms;
-        randombytes_buf(last_rand, sizeof(last_rand));
-        last_rand[0] &= 0x7f;   /* room to increment within one millisecond */
-    }
-    memcpy(bytes + 6, last_rand, 10);
-    pthread_mutex_unlock(&lock);
-
     for (i = 0; i < 6; i++)
         bytes[i] = (unsigned char)(ms >> (40 - 8 * i));
     /* 128 bits as 26 base32 digits: the first digit holds the top 3 bits. */
@@ -59,6 +42,36 @@ void id_new(char out[ID_LEN + 1])
         out[i] = b32[v];
     }
     out[ID_LEN] = '\0';
+}
+
+void id_new(char out[ID_LEN + 1])
+{
+    unsigned char bytes[16];
+    int64_t ms = clock_wall_ms();
+
+    pthread_mutex_lock(&lock);
+    if (ms <= last_ms) {
+        ms = last_ms;
+        if (!increment(last_rand)) {
+            ms = ++last_ms;
+            rand_fast(last_rand, sizeof(last_rand));
+        }
+    } else {
+        last_ms = ms;
+        rand_fast(last_rand, sizeof(last_rand));
+        last_rand[0] &= 0x7f;   /* room to increment within one millisecond */
+    }
+    memcpy(bytes + 6, last_rand, 10);
+    pthread_mutex_unlock(&lock);
+
+    encode(ms, bytes, out);
+}
+
+void id_new_unordered(char out[ID_LEN + 1])
+{
+    unsigned char bytes[16];
+    rand_fast(bytes + 6, 10);
+    encode(clock_wall_ms(), bytes, out);
 }
 
 int id_valid(const char *s)

@@ -13,6 +13,11 @@
 
 /* Writes a new id and its NUL into out[ID_LEN + 1]. Thread-safe. */
 void id_new(char out[ID_LEN + 1]);
+/*
+ * An id of the same shape for things that need to be unique but not
+ * ordered (request ids): no lock, no system call. Thread-safe.
+ */
+void id_new_unordered(char out[ID_LEN + 1]);
 /* 1 if s looks like an id (26 base32 characters), else 0. */
 int id_valid(const char *s);
 

@@ -32,6 +32,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/rand.h"
 #include "core/mem.h"
 #include "core/banned.h"
 
@@ -205,13 +206,6 @@ static int is_hex(const char *s, size_t n, int *nonzero)
     return 1;
 }
 
-static void random_hex(char *out, size_t nbytes)
-{
-    unsigned char raw[16];
-    randombytes_buf(raw, nbytes);
-    sodium_bin2hex(out, nbytes * 2 + 1, raw, nbytes);
-}
-
 /*
  * Continues a valid traceparent, "VV-<32 hex trace>-<16 hex parent>-<2 hex
  * flags>" with a version other than ff, non-zero ids, and nothing after the
@@ -231,9 +225,9 @@ static void trace_begin(struct http_req *req)
         memcpy(req->trace_id, tp + 3, 32);
         req->trace_id[32] = '\0';
     } else {
-        random_hex(req->trace_id, 16);
+        rand_fast_hex(req->trace_id, 16);
     }
-    random_hex(req->span_id, 8);
+    rand_fast_hex(req->span_id, 8);
 }
 
 /* ---- checks made before the body is read ---- */
@@ -479,7 +473,7 @@ static int request_begins(struct http_server *s, struct http_req *req, const cha
     req->state = ST_RECEIVING;
     if (!(req->path = arena_strdup(&req->arena, url)))
         return -1;
-    id_new(req->request_id);
+    id_new_unordered(req->request_id);
     trace_begin(req);
     if (atomic_load(&s->stopping)) {
         req->close_after = 1;

@@ -576,6 +576,8 @@ def test_public_form_shows_the_published_version_not_the_draft(admin, anon, pid)
 def test_public_form_shows_closed_status(admin, anon, pid):
     f = make_form(admin, pid)
     publish(admin, f["id"])
+    # Read it first, so a cached copy exists that closing must replace.
+    assert anon.get(f"/v1/public/forms/{f['slug']}").json()["status"] == "open"
     assert admin.patch(f"/v1/forms/{f['id']}", {"status": "closed"}).status_code == 200
     r = anon.get(f"/v1/public/forms/{f['slug']}")
     assert r.status_code == 200, r.text

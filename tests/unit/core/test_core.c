@@ -16,6 +16,7 @@
 #include "core/id.h"
 #include "core/json.h"
 #include "core/mem.h"
+#include "core/rand.h"
 
 static void buf_is_bounded_and_terminated(void **state)
 {
@@ -198,6 +199,26 @@ static void ids_sort_and_differ(void **state)
     assert_false(id_valid("0123456789ABCDEFGHJKMNPQRU"));  /* U is not base32 */
 }
 
+static void fast_random_differs_and_is_hex(void **state)
+{
+    char a[33], b[33], id1[ID_LEN + 1], id2[ID_LEN + 1];
+    unsigned char big[2000];
+    size_t i, zeros = 0;
+    rand_fast_hex(a, 16);
+    rand_fast_hex(b, 16);
+    assert_int_equal(strlen(a), 32);
+    assert_string_not_equal(a, b);
+    assert_int_equal(strspn(a, "0123456789abcdef"), 32);
+    rand_fast(big, sizeof(big));            /* spans several refills */
+    for (i = 0; i < sizeof(big); i++)
+        zeros += big[i] == 0;
+    assert_true(zeros < 40);                /* about 8 expected */
+    id_new_unordered(id1);
+    id_new_unordered(id2);
+    assert_true(id_valid(id1));
+    assert_string_not_equal(id1, id2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +232,7 @@ int main(void)
         cmocka_unit_test(config_secret_from_file),
         cmocka_unit_test(clock_round_trips),
         cmocka_unit_test(ids_sort_and_differ),
+        cmocka_unit_test(fast_random_differs_and_is_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
