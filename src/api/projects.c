@@ -117,7 +117,7 @@ void api_project_list(struct http_req *req)
         list_granted(req, pr, db);
         return;
     }
-    if (store_project_list(db, NULL, cursor, limit, &page, &err)) {
+    if (store_project_list(db, cursor, limit, &page, &err)) {
         http_problem_err(req, &err);
         return;
     }

@@ -116,21 +116,24 @@ static int submit_write(struct db *db, void *arg, struct fmd_err *err)
     return store_submission_insert(db, &s->row, err);
 }
 
-static void submit_answer(struct http_req *req)
+/* The 201 for a stored submission, the same whether it is new or replayed. */
+static void answer_created(struct http_req *req, const struct submit *s)
 {
-    struct submit *s = api_write_arg(req);
-    const struct fmd_err *err;
-
-    if (api_write_result(req, &err)) {
-        http_problem_err(req, err);
-        return;
-    }
     if (s->replayed)
         http_add_header(req, "Idempotent-Replayed", "true");
     http_add_header(req, "Location", arena_printf(&req->arena, "/v1/submissions/%s", s->row.id));
     http_send_json(req, 201, json_pack("{s:s, s:s, s:i, s:o}", "id", s->row.id, "form_id",
                                        s->row.form_id, "form_version", s->row.form_version,
                                        "created_at", rows_time(s->row.created_at)));
+}
+
+static void submit_answer(struct http_req *req)
+{
+    const struct fmd_err *err;
+    if (api_write_result(req, &err))
+        http_problem_err(req, err);
+    else
+        answer_created(req, api_write_arg(req));
 }
 
 /* Validates data against the published version: 0, or answered (422 and the rest). */
@@ -217,11 +220,7 @@ void api_public_submit(struct http_req *req)
             return;
         }
         if (rc == 1) {
-            http_add_header(req, "Idempotent-Replayed", "true");
-            http_send_json(req, 201, json_pack("{s:s, s:s, s:i, s:o}", "id", s->row.id,
-                                               "form_id", f.id, "form_version",
-                                               s->row.form_version, "created_at",
-                                               rows_time(s->row.created_at)));
+            answer_created(req, s);
             return;
         }
     } else if (check_open(req, &f)) {

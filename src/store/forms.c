@@ -46,20 +46,18 @@ int store_project_get(struct db *db, const char *id, json_t **out, struct fmd_er
     return rc;
 }
 
-int store_project_list(struct db *db, const char *only_id, const char *cursor, int limit,
-                       json_t **page, struct fmd_err *err)
+int store_project_list(struct db *db, const char *cursor, int limit, json_t **page,
+                       struct fmd_err *err)
 {
     struct db_stmt *st;
     int rc = db_prepare(db,
                         "SELECT id, name, created_at FROM projects "
-                        "WHERE ($1 IS NULL OR id = $1) AND ($2 IS NULL OR id < $2) "
-                        "ORDER BY id DESC LIMIT $3",
+                        "WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
                         &st, err);
     if (rc)
         return rc;
-    db_bind_text(st, 1, only_id);
-    db_bind_text(st, 2, cursor);
-    db_bind_int(st, 3, limit + 1);
+    db_bind_text(st, 1, cursor);
+    db_bind_int(st, 2, limit + 1);
     return rows_page(st, limit, project_row, page, err);
 }
 

@@ -41,9 +41,9 @@ int store_project_insert(struct db *db, const char *id, const char *name, int64_
                          struct fmd_err *err);
 /* {id, name, created_at}; FMD_ENOTFOUND. */
 int store_project_get(struct db *db, const char *id, json_t **out, struct fmd_err *err);
-/* Projects, newest first; only project_id when not NULL. */
-int store_project_list(struct db *db, const char *only_id, const char *cursor, int limit,
-                       json_t **page, struct fmd_err *err);
+/* Projects, newest first, as {items, next_cursor}. */
+int store_project_list(struct db *db, const char *cursor, int limit, json_t **page,
+                       struct fmd_err *err);
 
 /* Inserts the form row and its version 1. FMD_ECONFLICT when the slug is taken. */
 int store_form_insert(struct db *db, const struct store_form *f,
