@@ -75,6 +75,11 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(HDRS)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined $< $(FUZZ_LIB) $(LDLIBS) -o $@
 
+# The fault-injection shim the fault tests preload into formd (tests/fault).
+build/failfs.so: tests/fault/failfs.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -Wall -Wextra -Werror -shared -fPIC $< -ldl -o $@
+
 run: bootstrap build/formd
 	@scripts/run
 
@@ -85,12 +90,14 @@ test: bootstrap
 test-unit: $(call UNITS,build)
 	@scripts/run-units build/unit $^
 
-test-e2e: build/formd
-	@FORMD_BIN=$(CURDIR)/build/formd /usr/bin/python3 -m pytest -q tests/e2e
+test-e2e: build/formd build/failfs.so
+	@FORMD_BIN=$(CURDIR)/build/formd FORMD_FAILFS=$(CURDIR)/build/failfs.so \
+	  /usr/bin/python3 -m pytest -q tests/e2e
 
-test-asan: build/asan/formd $(call UNITS,build/asan)
+test-asan: build/asan/formd build/failfs.so $(call UNITS,build/asan)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 scripts/run-units build/asan/unit $(call UNITS,build/asan)
-	@FORMD_BIN=$(CURDIR)/build/asan/formd FORMD_ASAN=1 /usr/bin/python3 -m pytest -q tests/e2e
+	@FORMD_BIN=$(CURDIR)/build/asan/formd FORMD_ASAN=1 FORMD_FAILFS=$(CURDIR)/build/failfs.so \
+	  /usr/bin/python3 -m pytest -q tests/e2e
 
 test-fuzz: $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 	@scripts/run-fuzz $^

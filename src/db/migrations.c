@@ -100,8 +100,17 @@ static const char m1_down[] =
     "DROP TABLE users;"
     "DROP TABLE projects;";
 
+/* One row that /readyz rewrites, so readiness proves a commit reaches the disk. */
+static const char m2_up[] =
+    "CREATE TABLE health_checks ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  checked_at INTEGER NOT NULL);";
+
+static const char m2_down[] = "DROP TABLE health_checks;";
+
 const struct migration db_migrations[] = {
     {1, "initial schema: projects, users, keys, sessions, forms, submissions", m1_up, m1_down},
+    {2, "health_checks: the row /readyz writes", m2_up, m2_down},
 };
 
 const int db_migrations_count = sizeof(db_migrations) / sizeof(db_migrations[0]);
