@@ -60,6 +60,12 @@ static const struct http_route routes[] = {
     {HTTP_GET, "/v1/submissions/{}/history", api_submission_history, "Edit history"},
     {HTTP_POST, "/v1/submissions/{}/restore", api_submission_restore, "Restore a submission"},
     {HTTP_POST, "/v1/submissions/{}/purge", api_submission_purge, "Delete for good"},
+    {HTTP_GET, "/v1/tasks/{}", api_task_get, "Get a task"},
+    {HTTP_POST, "/v1/tasks/{}/retry", api_task_retry, "Run a task again"},
+    {HTTP_POST, "/v1/tasks/{}/cancel", api_task_cancel, "Cancel a task"},
+    {HTTP_GET, "/v1/queues", api_queue_list, "Queues with their depths"},
+    {HTTP_POST, "/v1/queues/{}/pause", api_queue_pause, "Pause a queue"},
+    {HTTP_POST, "/v1/queues/{}/resume", api_queue_resume, "Resume a queue"},
     {HTTP_GET, "/healthz", api_healthz, "Liveness"},
     {HTTP_GET, "/readyz", api_readyz, "Readiness"},
     {HTTP_GET, "/metrics", api_metrics, "Prometheus metrics"},
@@ -348,6 +354,12 @@ static int cmd_serve(int argc, char **argv)
         rc = db_pool_new(target, &app.pool, &err);
     if (!rc)
         rc = db_writer_start(target, (int)cfg.commit_batch, &app.writer, &err);
+    if (!rc && cfg.workers > 0) {
+        struct queue_pool_opts qo = {.writer = app.writer, .workers = (int)cfg.workers,
+                                     .lease_ms = cfg.task_lease * 1000,
+                                     .retention_ms = cfg.task_retention * 1000, .app = &app};
+        rc = queue_pool_start(&qo, &app.workers, &err);
+    }
     if (!rc) {
         db_writer_set_observer(app.writer, api_observe_commit);
         o.listen = cfg.listen;
@@ -373,11 +385,58 @@ static int cmd_serve(int argc, char **argv)
         sigwait(&sigs, &sig);
         log_info("stopping on signal %d", sig);
     }
+    /* HTTP first (no new work), then workers (their outcomes need the writer). */
     http_server_stop(app.server);
+    queue_pool_stop(app.workers, 20 * 1000);
     db_writer_stop(app.writer);
     db_pool_free(app.pool);
     schema_cache_clear();
     form_cache_clear();
+    metrics_reset();
+    config_release(&cfg);
+    return rc ? die(&err) : 0;
+}
+
+/* ---- formd worker ---- */
+
+/* Runs task workers only, on the database that servers use. */
+static int cmd_worker(int argc, char **argv)
+{
+    struct config cfg;
+    struct fmd_err err = {0};
+    struct app app = {0};
+    struct db_writer *writer = NULL;
+    struct db *db = NULL;
+    char target[4096];
+    sigset_t sigs;
+    int rc, sig;
+
+    config_init(&cfg);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    rc = open_db(&cfg, argc, argv, 2, NULL, 1, &db, target, sizeof(target), &err);
+    db_close(db);
+    app.cfg = &cfg;
+    if (!rc)
+        rc = db_writer_start(target, (int)cfg.commit_batch, &writer, &err);
+    if (!rc) {
+        struct queue_pool_opts qo = {.writer = writer,
+                                     .workers = cfg.workers > 0 ? (int)cfg.workers : 1,
+                                     .lease_ms = cfg.task_lease * 1000,
+                                     .retention_ms = cfg.task_retention * 1000, .app = &app};
+        app.writer = writer;
+        rc = queue_pool_start(&qo, &app.workers, &err);
+    }
+    if (!rc) {
+        log_info("worker %s running %d task threads", queue_pool_worker_id(app.workers),
+                 cfg.workers > 0 ? (int)cfg.workers : 1);
+        sigwait(&sigs, &sig);
+        log_info("stopping on signal %d", sig);
+    }
+    queue_pool_stop(app.workers, 20 * 1000);
+    db_writer_stop(writer);
     metrics_reset();
     config_release(&cfg);
     return rc ? die(&err) : 0;
@@ -461,6 +520,7 @@ struct command {
 
 static const struct command commands[] = {
     {"serve", NULL, cmd_serve, "run the API, workers and scheduler"},
+    {"worker", NULL, cmd_worker, "run task workers only (against the same database)"},
     {"migrate", NULL, cmd_migrate, "up|down|status: move the database schema"},
     {"admin", "create-user", cmd_admin_create_user, "add a user with a role"},
     {"admin", "create-key", cmd_admin_create_key, "make an API key; prints it on stdout"},

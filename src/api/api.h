@@ -17,12 +17,14 @@
 #include "db/pool.h"
 #include "db/writer.h"
 #include "http/http.h"
+#include "queue/worker.h"
 
 struct app {
     struct config *cfg;
     struct db_pool *pool;
     struct db_writer *writer;
     struct http_server *server;
+    struct queue_pool *workers;   /* NULL with --workers 0 */
     int64_t started_ms;
 };
 
@@ -123,5 +125,11 @@ void api_healthz(struct http_req *req);
 void api_readyz(struct http_req *req);
 void api_metrics(struct http_req *req);
 void api_openapi(struct http_req *req);
+void api_task_get(struct http_req *req);
+void api_task_retry(struct http_req *req);
+void api_task_cancel(struct http_req *req);
+void api_queue_list(struct http_req *req);
+void api_queue_pause(struct http_req *req);
+void api_queue_resume(struct http_req *req);
 
 #endif

@@ -38,6 +38,9 @@ static const struct option_row options[] = {
     {"request-timeout", OPT_INT, OFF(request_timeout), 1, 3600, "30", 0, "seconds a client has to send a whole request"},
     {"session-ttl", OPT_INT, OFF(session_ttl), 60, 31536000, "86400", 0, "seconds a login session lasts"},
     {"commit-batch", OPT_INT, OFF(commit_batch), 1, 100000, "1024", 0, "most writes in one group commit"},
+    {"workers", OPT_INT, OFF(workers), 0, 256, "2", 0, "task worker threads (0: none)"},
+    {"task-lease", OPT_INT, OFF(task_lease), 2, 3600, "15", 0, "seconds a running task's lease lasts between heartbeats"},
+    {"task-retention", OPT_INT, OFF(task_retention), 60, 31536000, "86400", 0, "seconds finished tasks are kept"},
     {"metrics-public", OPT_BOOL, OFF(metrics_public), 0, 1, "1", 0, "serve /metrics without authentication"},
     {"db-url", OPT_STR, OFF(db_url), 0, 0, "", 1, "database URL (empty: SQLite in the data directory)"},
 };

@@ -29,6 +29,9 @@ struct config {
     long session_ttl;        /* seconds a login session lasts */
     long commit_batch;       /* most writes in one group commit */
     long metrics_public;     /* 1: /metrics needs no auth */
+    long workers;            /* task worker threads (0: none in this process) */
+    long task_lease;         /* seconds a claimed task is leased between heartbeats */
+    long task_retention;     /* seconds finished tasks are kept */
     char *db_url;            /* empty: SQLite file in data_dir */
 };
 

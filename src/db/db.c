@@ -56,6 +56,11 @@ int db_bind_null(struct db_stmt *st, int n)
     return st->db->drv->bind_null(st, n);
 }
 
+int db_bind_double(struct db_stmt *st, int n, double v)
+{
+    return st->db->drv->bind_double(st, n, v);
+}
+
 int db_step(struct db_stmt *st, struct fmd_err *err)
 {
     uint64_t t0 = clock_mono_ns();
@@ -77,6 +82,11 @@ const char *db_col_text(struct db_stmt *st, int col)
 int64_t db_col_int(struct db_stmt *st, int col)
 {
     return st->db->drv->col_int(st, col);
+}
+
+double db_col_double(struct db_stmt *st, int col)
+{
+    return st->db->drv->col_double(st, col);
 }
 
 int db_col_null(struct db_stmt *st, int col)

@@ -36,9 +36,11 @@ struct db_driver {
     int (*bind_text)(struct db_stmt *st, int n, const char *s, size_t len);
     int (*bind_int)(struct db_stmt *st, int n, int64_t v);
     int (*bind_null)(struct db_stmt *st, int n);
+    int (*bind_double)(struct db_stmt *st, int n, double v);
     int (*step)(struct db_stmt *st, struct fmd_err *err);
     const char *(*col_text)(struct db_stmt *st, int col, size_t *len);
     int64_t (*col_int)(struct db_stmt *st, int col);
+    double (*col_double)(struct db_stmt *st, int col);
     int (*col_null)(struct db_stmt *st, int col);
     int64_t (*changes)(struct db *db);
 };
@@ -58,12 +60,14 @@ int db_bind_text(struct db_stmt *st, int n, const char *s);
 int db_bind_textn(struct db_stmt *st, int n, const char *s, size_t len);
 int db_bind_int(struct db_stmt *st, int n, int64_t v);
 int db_bind_null(struct db_stmt *st, int n);
+int db_bind_double(struct db_stmt *st, int n, double v);
 /* 1: a row is ready; 0: finished; <0: FMD_ECONFLICT (constraint), FMD_EBUSY, FMD_EDB. */
 int db_step(struct db_stmt *st, struct fmd_err *err);
 /* Column values of the current row, valid until the next step or done. */
 const char *db_col_text(struct db_stmt *st, int col);   /* NULL for SQL NULL */
 const char *db_col_textn(struct db_stmt *st, int col, size_t *len);
 int64_t db_col_int(struct db_stmt *st, int col);
+double db_col_double(struct db_stmt *st, int col);
 int db_col_null(struct db_stmt *st, int col);
 /* Finished with st: resets it and returns it to the connection's cache. */
 void db_done(struct db_stmt *st);

@@ -108,9 +108,54 @@ static const char m2_up[] =
 
 static const char m2_down[] = "DROP TABLE health_checks;";
 
+/*
+ * The task queue. A task may run when its state is available, scheduled or
+ * retryable and run_at has passed; claiming sets running, counts the
+ * attempt and takes a lease. tasks_claim serves the claim query (one queue,
+ * runnable states, highest priority, oldest run_at); tasks_unique makes a
+ * unique key exclusive only while a task holding it is still pending.
+ */
+static const char m3_up[] =
+    "CREATE TABLE queues ("
+    "  name TEXT PRIMARY KEY,"
+    "  paused INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO queues (name) VALUES ('critical'), ('high'), ('default'), ('low');"
+    "CREATE TABLE tasks ("
+    "  id TEXT PRIMARY KEY,"
+    "  kind TEXT NOT NULL,"
+    "  queue TEXT NOT NULL,"
+    "  priority INTEGER NOT NULL DEFAULT 0,"
+    "  payload TEXT NOT NULL DEFAULT '{}',"
+    "  state TEXT NOT NULL CHECK (state IN ('scheduled','available','running','retryable',"
+    "    'completed','discarded','cancelled')),"
+    "  run_at INTEGER NOT NULL,"
+    "  attempt INTEGER NOT NULL DEFAULT 0,"
+    "  max_attempts INTEGER NOT NULL DEFAULT 20,"
+    "  lease_until INTEGER,"
+    "  worker TEXT,"
+    "  unique_key TEXT,"
+    "  project_id TEXT,"
+    "  progress REAL,"
+    "  result TEXT,"
+    "  error TEXT,"
+    "  trace_id TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  finished_at INTEGER);"
+    "CREATE INDEX tasks_claim ON tasks(queue, priority DESC, run_at) "
+    "  WHERE state IN ('available','scheduled','retryable');"
+    "CREATE INDEX tasks_running ON tasks(lease_until) WHERE state = 'running';"
+    "CREATE INDEX tasks_finished ON tasks(finished_at) "
+    "  WHERE state IN ('completed','discarded','cancelled');"
+    "CREATE UNIQUE INDEX tasks_unique ON tasks(unique_key) WHERE unique_key IS NOT NULL "
+    "  AND state IN ('scheduled','available','running','retryable');";
+
+static const char m3_down[] = "DROP TABLE tasks; DROP TABLE queues;";
+
 const struct migration db_migrations[] = {
     {1, "initial schema: projects, users, keys, sessions, forms, submissions", m1_up, m1_down},
     {2, "health_checks: the row /readyz writes", m2_up, m2_down},
+    {3, "task queue: tasks and queues", m3_up, m3_down},
 };
 
 const int db_migrations_count = sizeof(db_migrations) / sizeof(db_migrations[0]);

@@ -175,6 +175,12 @@ static int sq_bind_null(struct db_stmt *st, int n)
     return bind_rc(sqlite3_bind_null(s->st, param(s, n)));
 }
 
+static int sq_bind_double(struct db_stmt *st, int n, double v)
+{
+    struct sq_stmt *s = (struct sq_stmt *)st;
+    return bind_rc(sqlite3_bind_double(s->st, param(s, n), v));
+}
+
 static int sq_step(struct db_stmt *st, struct fmd_err *err)
 {
     struct sq_stmt *s = (struct sq_stmt *)st;
@@ -202,6 +208,11 @@ static int64_t sq_col_int(struct db_stmt *st, int col)
     return sqlite3_column_int64(((struct sq_stmt *)st)->st, col);
 }
 
+static double sq_col_double(struct db_stmt *st, int col)
+{
+    return sqlite3_column_double(((struct sq_stmt *)st)->st, col);
+}
+
 static int sq_col_null(struct db_stmt *st, int col)
 {
     return sqlite3_column_type(((struct sq_stmt *)st)->st, col) == SQLITE_NULL;
@@ -223,9 +234,11 @@ const struct db_driver db_sqlite_driver = {
     .bind_text = sq_bind_text,
     .bind_int = sq_bind_int,
     .bind_null = sq_bind_null,
+    .bind_double = sq_bind_double,
     .step = sq_step,
     .col_text = sq_col_text,
     .col_int = sq_col_int,
+    .col_double = sq_col_double,
     .col_null = sq_col_null,
     .changes = sq_changes,
 };

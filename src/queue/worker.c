@@ -1,0 +1,537 @@
+/* worker.c - dispatcher, worker threads, heartbeats, reaper, retention. */
+#include "queue/worker.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/rand.h"
+#include "metrics/metrics.h"
+#include "core/banned.h"
+
+#define MAX_KINDS 64
+#define MAX_QUEUES 16
+#define SCHEDULE_MAX 256
+#define IDLE_WAIT_MS 100
+
+struct kind_entry {
+    char kind[QUEUE_KIND_MAX + 1];
+    queue_handler fn;
+};
+
+static struct kind_entry kinds[MAX_KINDS];
+static int nkinds;
+
+struct queue_pool {
+    struct queue_pool_opts o;
+    char worker_id[96];
+    pthread_t dispatcher;
+    pthread_t *threads;
+    pthread_mutex_t lock;
+    pthread_cond_t work;        /* workers wait for ready tasks */
+    pthread_cond_t wake;        /* the dispatcher waits for room or news */
+    struct queue_task *ready;   /* ring of claimed, unstarted tasks */
+    int ready_head, ready_len;
+    int running;
+    int woken;
+    atomic_int stopping;
+    const char *schedule[SCHEDULE_MAX];   /* queue names repeated by weight */
+    int nschedule, cursor;
+    const char *queues[MAX_QUEUES];
+    int nqueues;
+};
+
+static const struct queue_weight default_weights[] = {
+    {"critical", 8}, {"high", 4}, {"default", 2}, {"low", 1},
+};
+
+static struct metric *m_outcomes, *m_wait, *m_run, *m_rescued, *m_claimed;
+
+static void metrics_init(void)
+{
+    static const char *const outcome_labels[] = {"queue", "kind", "outcome", NULL};
+    static const char *const queue_labels[] = {"queue", NULL};
+    static const double secs[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                  1,     2.5,   5,    10,    30,   60,  300};
+    const size_t nsecs = sizeof(secs) / sizeof(secs[0]);
+
+    m_outcomes = metric_register("formd_queue_tasks_finished_total",
+                                 "Task attempts by outcome (completed, retried, discarded)",
+                                 METRIC_COUNTER, outcome_labels, NULL, 0);
+    m_wait = metric_register("formd_queue_wait_seconds",
+                             "Time from a task becoming runnable to its start",
+                             METRIC_HISTOGRAM, queue_labels, secs, nsecs);
+    m_run = metric_register("formd_queue_run_seconds", "Time a handler ran",
+                            METRIC_HISTOGRAM, queue_labels, secs, nsecs);
+    m_rescued = metric_register("formd_queue_lease_rescues_total",
+                                "Tasks whose worker died, made retryable again",
+                                METRIC_COUNTER, NULL, NULL, 0);
+    m_claimed = metric_register("formd_queue_tasks_claimed_total", "Tasks claimed to run",
+                                METRIC_COUNTER, queue_labels, NULL, 0);
+}
+
+int queue_register(const char *kind, queue_handler fn)
+{
+    int i;
+    if (nkinds == MAX_KINDS || strlen(kind) > QUEUE_KIND_MAX)
+        return FMD_EINVAL;
+    for (i = 0; i < nkinds; i++)
+        if (!strcmp(kinds[i].kind, kind))
+            return FMD_EINVAL;
+    fmd_strlcpy(kinds[nkinds].kind, kind, sizeof(kinds[nkinds].kind));
+    kinds[nkinds++].fn = fn;
+    return 0;
+}
+
+void queue_unregister_all(void)
+{
+    nkinds = 0;
+}
+
+static queue_handler handler_of(const char *kind)
+{
+    int i;
+    for (i = 0; i < nkinds; i++)
+        if (!strcmp(kinds[i].kind, kind))
+            return kinds[i].fn;
+    return NULL;
+}
+
+const char *queue_pool_worker_id(const struct queue_pool *p)
+{
+    return p->worker_id;
+}
+
+int queue_run_stopping(const struct queue_run *run)
+{
+    return atomic_load(&run->pool->stopping);
+}
+
+/* ---- writer jobs ---- */
+
+struct claim_job {
+    struct queue_pool *p;
+    struct queue_task *out;
+    int want, got;
+    int64_t now;
+};
+
+/*
+ * Spreads `want` over the queues: first the queue the weighted schedule
+ * points at (the cursor turns every round), then the others in schedule
+ * order, each taking what it has until the want is met.
+ */
+static int claim_write(struct db *db, void *arg, struct fmd_err *err)
+{
+    struct claim_job *c = arg;
+    struct queue_pool *p = c->p;
+    const char *tried[MAX_QUEUES];
+    int ntried = 0, i, k, rc;
+
+    for (i = 0; i < p->nschedule && c->got < c->want; i++) {
+        const char *q = p->schedule[(p->cursor + i) % p->nschedule];
+        int seen = 0, got = 0;
+        for (k = 0; k < ntried; k++)
+            seen |= tried[k] == q;
+        if (seen)
+            continue;
+        tried[ntried++] = q;
+        if ((rc = queue_claim(db, q, p->worker_id, c->want - c->got, c->now, p->o.lease_ms,
+                              c->out + c->got, &got, err)))
+            return rc;
+        c->got += got;
+    }
+    p->cursor = (p->cursor + 1) % p->nschedule;
+    return 0;
+}
+
+struct outcome_job {
+    char id[ID_LEN + 1];
+    char worker[96];
+    char *result;
+    char error[512];
+    int failed, permanent;
+    struct queue_pool *p;
+};
+
+static int outcome_write(struct db *db, void *arg, struct fmd_err *err)
+{
+    struct outcome_job *o = arg;
+    int64_t now = clock_wall_ms();
+    if (!o->failed)
+        return queue_complete(db, o->id, o->worker, o->result, now, err);
+    return queue_fail(db, o->id, o->worker, o->error, o->permanent, now, err);
+}
+
+static void outcome_done(void *arg, int rc, const struct fmd_err *err)
+{
+    struct outcome_job *o = arg;
+    if (rc)
+        log_error("cannot record the outcome of task '%s': %s (it will run again)", o->id,
+                  err ? err->msg : "");
+    fmd_free(o->result);
+    fmd_free(o);
+}
+
+struct id_job {
+    char id[ID_LEN + 1];
+    char worker[96];
+    double progress;
+};
+
+static int release_write(struct db *db, void *arg, struct fmd_err *err)
+{
+    struct id_job *j = arg;
+    return queue_release(db, j->id, j->worker, err);
+}
+
+static int progress_write(struct db *db, void *arg, struct fmd_err *err)
+{
+    struct id_job *j = arg;
+    return queue_progress(db, j->id, j->worker, j->progress, err);
+}
+
+static void free_done(void *arg, int rc, const struct fmd_err *err)
+{
+    fmd_free(arg);
+}
+
+void queue_run_progress(struct queue_run *run, double progress)
+{
+    struct id_job *j = fmd_calloc(1, sizeof(*j));
+    if (!j)
+        return;
+    fmd_strlcpy(j->id, run->task->id, sizeof(j->id));
+    fmd_strlcpy(j->worker, run->pool->worker_id, sizeof(j->worker));
+    j->progress = progress;
+    if (db_writer_submit(run->pool->o.writer, progress_write, free_done, j))
+        fmd_free(j);
+}
+
+/* ---- workers ---- */
+
+static void run_one(struct queue_pool *p, struct queue_task *t)
+{
+    struct queue_run run = {0};
+    struct outcome_job *o = fmd_calloc(1, sizeof(*o));
+    queue_handler fn = handler_of(t->kind);
+    const char *labels[] = {t->queue, t->kind, NULL};
+    uint64_t t0 = clock_mono_ns();
+    int rc;
+
+    metric_observe(m_wait, labels, (double)(clock_wall_ms() - t->run_at) / 1000.0);
+    log_set_context(t->id, t->trace_id[0] ? t->trace_id : NULL);
+    run.task = t;
+    run.app = p->o.app;
+    run.pool = p;
+    run.payload = json_loads(t->payload, JSON_DECODE_ANY, NULL);
+    if (!fn) {
+        rc = FMD_EINVAL;
+        snprintf(run.error, sizeof(run.error), "no handler for task kind '%s'", t->kind);
+        run.permanent = 1;
+    } else {
+        rc = fn(&run);
+        if (rc && !run.error[0])
+            snprintf(run.error, sizeof(run.error), "%s", fmd_err_msg(rc));
+    }
+    metric_observe(m_run, labels, (double)(clock_mono_ns() - t0) / 1e9);
+    labels[2] = rc ? (run.permanent || t->attempt >= t->max_attempts ? "discarded" : "retried")
+                   : "completed";
+    metric_inc(m_outcomes, labels, 1);
+    if (rc)
+        log_warn("task %s (%s) attempt %d failed: %s", t->id, t->kind, t->attempt, run.error);
+    log_set_context(NULL, NULL);
+    json_decref(run.payload);
+    if (!o) {
+        fmd_free(run.result);
+        return;   /* its lease runs out and the task runs again */
+    }
+    fmd_strlcpy(o->id, t->id, sizeof(o->id));
+    fmd_strlcpy(o->worker, p->worker_id, sizeof(o->worker));
+    o->result = run.result;
+    o->failed = rc != 0;
+    o->permanent = run.permanent;
+    fmd_strlcpy(o->error, run.error, sizeof(o->error));
+    if (db_writer_submit(p->o.writer, outcome_write, outcome_done, o)) {
+        fmd_free(o->result);
+        fmd_free(o);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct queue_pool *p = arg;
+    for (;;) {
+        struct queue_task t;
+        pthread_mutex_lock(&p->lock);
+        while (!p->ready_len && !atomic_load(&p->stopping))
+            pthread_cond_wait(&p->work, &p->lock);
+        if (!p->ready_len) {
+            pthread_mutex_unlock(&p->lock);
+            return NULL;
+        }
+        t = p->ready[p->ready_head];
+        p->ready_head = (p->ready_head + 1) % p->o.workers;
+        p->ready_len--;
+        p->running++;
+        pthread_mutex_unlock(&p->lock);
+
+        run_one(p, &t);
+        queue_task_release(&t);
+
+        pthread_mutex_lock(&p->lock);
+        p->running--;
+        pthread_cond_signal(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+    }
+}
+
+/* ---- dispatcher ---- */
+
+static void claim_round(struct queue_pool *p, int free_slots)
+{
+    struct queue_task got[256];
+    struct claim_job c = {.p = p, .out = got, .now = clock_wall_ms()};
+    struct fmd_err err = {0};
+    int i;
+
+    c.want = free_slots < 256 ? free_slots : 256;
+    if (db_writer_run(p->o.writer, claim_write, &c, &err)) {
+        log_error("claiming tasks failed: %s", err.msg);
+        return;
+    }
+    pthread_mutex_lock(&p->lock);
+    for (i = 0; i < c.got; i++) {
+        const char *labels[] = {got[i].queue, NULL};
+        p->ready[(p->ready_head + p->ready_len) % p->o.workers] = got[i];
+        p->ready_len++;
+        metric_inc(m_claimed, labels, 1);
+    }
+    if (c.got)
+        pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->lock);
+}
+
+struct heartbeat_job {
+    struct queue_pool *p;
+    int64_t now;
+    int rescued, pruned;
+    int reap, prune;
+};
+
+static int upkeep_write(struct db *db, void *arg, struct fmd_err *err)
+{
+    struct heartbeat_job *h = arg;
+    int rc = queue_heartbeat(db, h->p->worker_id, h->now + h->p->o.lease_ms, err);
+    if (!rc && h->reap)
+        rc = queue_reap(db, h->now, &h->rescued, err);
+    if (!rc && h->prune)
+        rc = queue_prune(db, h->now - h->p->o.retention_ms, &h->pruned, err);
+    return rc;
+}
+
+static void upkeep(struct queue_pool *p, int64_t now, int reap, int prune)
+{
+    struct heartbeat_job h = {.p = p, .now = now, .reap = reap, .prune = prune};
+    struct fmd_err err = {0};
+    if (db_writer_run(p->o.writer, upkeep_write, &h, &err)) {
+        log_error("queue upkeep failed: %s", err.msg);
+        return;
+    }
+    if (h.rescued) {
+        metric_inc0(m_rescued, h.rescued);
+        log_warn("%d tasks of stopped workers made retryable", h.rescued);
+    }
+}
+
+static void *dispatcher_main(void *arg)
+{
+    struct queue_pool *p = arg;
+    int64_t next_beat = 0, next_reap = 0, next_prune = 0;
+
+    while (!atomic_load(&p->stopping)) {
+        int64_t now = clock_wall_ms();
+        int free_slots;
+
+        if (now >= next_beat || now >= next_reap) {
+            upkeep(p, now, now >= next_reap, now >= next_prune);
+            if (now >= next_reap)
+                next_reap = now + p->o.reap_ms;
+            if (now >= next_prune)
+                next_prune = now + 60 * 1000;
+            next_beat = now + p->o.heartbeat_ms;
+        }
+        pthread_mutex_lock(&p->lock);
+        free_slots = p->o.workers - p->running - p->ready_len;
+        p->woken = 0;
+        pthread_mutex_unlock(&p->lock);
+        if (free_slots > 0)
+            claim_round(p, free_slots);
+
+        pthread_mutex_lock(&p->lock);
+        free_slots = p->o.workers - p->running - p->ready_len;
+        /* Nothing claimable or no room: sleep until woken, a slot frees, or a tick. */
+        if (!p->woken && !atomic_load(&p->stopping)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += IDLE_WAIT_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            if (free_slots <= 0 || p->ready_len == 0)
+                pthread_cond_timedwait(&p->wake, &p->lock, &ts);
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+    return NULL;
+}
+
+void queue_pool_wake(struct queue_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->woken = 1;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/*
+ * The weighted schedule, interleaved: critical:8 high:4 default:2 low:1
+ * gives c h d l c h d c h c h c c c c, so every queue has a turn each cycle
+ * and the heavy queue's turns are spread over it.
+ */
+static void build_schedule(struct queue_pool *p)
+{
+    const struct queue_weight *w = p->o.weights ? p->o.weights : default_weights;
+    int n = p->o.weights ? p->o.nweights : 4, i, round, maxw = 1;
+
+    p->nqueues = n < MAX_QUEUES ? n : MAX_QUEUES;
+    for (i = 0; i < p->nqueues; i++) {
+        p->queues[i] = w[i].queue;
+        if (w[i].weight > maxw)
+            maxw = w[i].weight;
+    }
+    p->nschedule = 0;
+    for (round = 0; round < maxw; round++)
+        for (i = 0; i < p->nqueues && p->nschedule < SCHEDULE_MAX; i++)
+            if (round < (w[i].weight > 0 ? w[i].weight : 1))
+                p->schedule[p->nschedule++] = w[i].queue;
+}
+
+int queue_pool_start(const struct queue_pool_opts *o, struct queue_pool **out,
+                     struct fmd_err *err)
+{
+    struct queue_pool *p;
+    char host[64] = "host";
+    char tag[9];
+    int i;
+
+    *out = NULL;
+    if (o->workers < 1 || o->workers > 1024)
+        return fmd_errf(err, FMD_EINVAL, "workers must be 1 to 1024");
+    if (!(p = fmd_calloc(1, sizeof(*p))))
+        return fmd_errf(err, FMD_ENOMEM, "out of memory");
+    p->o = *o;
+    if (!p->o.lease_ms)
+        p->o.lease_ms = 15000;
+    if (!p->o.heartbeat_ms)
+        p->o.heartbeat_ms = p->o.lease_ms / 3;
+    if (!p->o.reap_ms)
+        p->o.reap_ms = 1000;
+    if (!p->o.retention_ms)
+        p->o.retention_ms = 24LL * 3600 * 1000;
+    gethostname(host, sizeof(host) - 1);
+    rand_fast_hex(tag, 4);
+    snprintf(p->worker_id, sizeof(p->worker_id), "%.60s:%d:%s", host, (int)getpid(), tag);
+    build_schedule(p);
+    metrics_init();
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    p->ready = fmd_calloc((size_t)o->workers, sizeof(*p->ready));
+    p->threads = fmd_calloc((size_t)o->workers, sizeof(*p->threads));
+    if (!p->ready || !p->threads) {
+        fmd_free(p->ready);
+        fmd_free(p->threads);
+        fmd_free(p);
+        return fmd_errf(err, FMD_ENOMEM, "out of memory");
+    }
+    for (i = 0; i < o->workers; i++)
+        pthread_create(&p->threads[i], NULL, worker_main, p);
+    pthread_create(&p->dispatcher, NULL, dispatcher_main, p);
+    *out = p;
+    return 0;
+}
+
+static int release_all(struct queue_pool *p, int running_too)
+{
+    struct fmd_err err = {0};
+    struct id_job j = {0};
+    int n = 0;
+
+    fmd_strlcpy(j.worker, p->worker_id, sizeof(j.worker));
+    pthread_mutex_lock(&p->lock);
+    while (p->ready_len) {
+        struct queue_task t = p->ready[p->ready_head];
+        p->ready_head = (p->ready_head + 1) % p->o.workers;
+        p->ready_len--;
+        pthread_mutex_unlock(&p->lock);
+        fmd_strlcpy(j.id, t.id, sizeof(j.id));
+        if (!db_writer_run(p->o.writer, release_write, &j, &err))
+            n++;
+        queue_task_release(&t);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (running_too) {
+        /*
+         * Handlers overran the deadline: end their leases now (a heartbeat
+         * to the past), so the next reaper anywhere makes them retryable.
+         */
+        struct heartbeat_job h = {.p = p, .now = clock_wall_ms() - p->o.lease_ms - 1};
+        db_writer_run(p->o.writer, upkeep_write, &h, &err);
+    }
+    return n;
+}
+
+void queue_pool_stop(struct queue_pool *p, int64_t deadline_ms)
+{
+    int64_t until = clock_wall_ms() + deadline_ms;
+    int i, running;
+
+    if (!p)
+        return;
+    atomic_store(&p->stopping, 1);
+    queue_pool_wake(p);
+    pthread_join(p->dispatcher, NULL);
+    release_all(p, 0);
+    pthread_mutex_lock(&p->lock);
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->lock);
+    do {
+        pthread_mutex_lock(&p->lock);
+        running = p->running;
+        pthread_mutex_unlock(&p->lock);
+        if (running)
+            usleep(10 * 1000);
+    } while (running && clock_wall_ms() < until);
+    if (running) {
+        log_warn("%d tasks still running at the shutdown deadline: releasing them", running);
+        release_all(p, 1);
+    }
+    for (i = 0; i < p->o.workers; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->wake);
+    fmd_free(p->ready);
+    fmd_free(p->threads);
+    fmd_free(p);
+}

@@ -1,0 +1,85 @@
+/*
+ * worker.h - the worker pool: claims tasks, runs their handlers, records
+ * the outcome, keeps leases alive, rescues tasks of dead workers.
+ *
+ * One dispatcher thread claims runnable tasks in batches through the group
+ * commit, spreading the free slots over the queues by weight (a rotating
+ * weighted schedule, so the lowest queue still gets its turn), and hands
+ * them to N worker threads. Outcomes are written back through the writer
+ * without waiting: a crash before that commit only means the task runs
+ * again (at-least-once), never that an outcome is claimed that is not on
+ * disk. The same thread renews the leases of this pool's running tasks
+ * (heartbeat), turns expired leases of dead workers into retries (reaper)
+ * and prunes finished tasks past their retention.
+ */
+#ifndef FMD_QUEUE_WORKER_H
+#define FMD_QUEUE_WORKER_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "db/writer.h"
+#include "queue/queue.h"
+
+struct queue_pool;
+
+/* What a handler gets for one attempt of one task. */
+struct queue_run {
+    const struct queue_task *task;
+    json_t *payload;           /* the parsed payload (borrowed) */
+    void *app;                 /* queue_pool_opts.app */
+    char *result;              /* set by the handler: JSON text, fmd_malloc'd, or NULL */
+    char error[512];           /* set by the handler on failure */
+    int permanent;             /* set by the handler: do not retry */
+    struct queue_pool *pool;
+};
+
+/* 0 when the task succeeded; anything else is a failed attempt. */
+typedef int (*queue_handler)(struct queue_run *run);
+
+struct queue_weight {
+    const char *queue;
+    int weight;
+};
+
+struct queue_pool_opts {
+    struct db_writer *writer;
+    int workers;                       /* threads running handlers */
+    int64_t lease_ms;                  /* default 15000 */
+    int64_t heartbeat_ms;              /* default lease_ms / 3 */
+    int64_t reap_ms;                   /* how often dead workers' tasks are looked for: 1000 */
+    int64_t retention_ms;              /* finished tasks kept: default 24 h */
+    const struct queue_weight *weights;   /* NULL: critical 8, high 4, default 2, low 1 */
+    int nweights;
+    void *app;
+};
+
+/*
+ * Registers the handler for a task kind. Call before starting pools; not
+ * thread-safe against running pools. FMD_EINVAL when the table is full or
+ * the kind is registered already.
+ */
+int queue_register(const char *kind, queue_handler fn);
+/* Forgets every handler (tests). */
+void queue_unregister_all(void);
+
+int queue_pool_start(const struct queue_pool_opts *o, struct queue_pool **out,
+                     struct fmd_err *err);
+/* Wakes the dispatcher: new work was committed. Thread-safe. */
+void queue_pool_wake(struct queue_pool *p);
+/*
+ * Stops claiming, gives back tasks claimed but not started, waits up to
+ * deadline_ms for running handlers, releases the leases of those still
+ * running so others can take them, then waits for the threads and frees p.
+ */
+void queue_pool_stop(struct queue_pool *p, int64_t deadline_ms);
+/* This pool's worker id, as stored in tasks.worker. */
+const char *queue_pool_worker_id(const struct queue_pool *p);
+
+/* From inside a handler: report progress (0..1), asynchronously. */
+void queue_run_progress(struct queue_run *run, double progress);
+/* From inside a handler: 1 once the pool is stopping (long handlers should return). */
+int queue_run_stopping(const struct queue_run *run);
+
+#endif

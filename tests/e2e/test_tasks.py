@@ -1,0 +1,142 @@
+"""The task queue through the API: task state, retry, cancel, queues.
+
+No endpoint enqueues arbitrary tasks, so the tests put task rows straight
+into the server's database (SQLite allows a second writer; the server picks
+them up like any other). A kind with no handler is discarded on its first
+attempt with a clear error, which makes every state reachable.
+"""
+import os
+import random
+import sqlite3
+import time
+
+import pytest
+
+from conftest import make_project, problem
+
+B32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_id():
+    return "01" + "".join(random.choice(B32) for _ in range(24))
+
+
+def insert_task(server, kind="test.unknown", queue="default", state="available",
+                run_at=None, project_id=None):
+    now = int(time.time() * 1000)
+    tid = new_id()
+    with sqlite3.connect(os.path.join(server.data_dir, "formd.db"), timeout=30) as db:
+        db.execute("INSERT INTO tasks (id, kind, queue, state, run_at, project_id, created_at,"
+                   " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (tid, kind, queue, state, run_at or now, project_id, now, now))
+    return tid
+
+
+def wait_task(client, tid, state, seconds=15):
+    deadline = time.time() + seconds
+    task = None
+    while time.time() < deadline:
+        task = client.get(f"/v1/tasks/{tid}").json()
+        if task.get("state") == state:
+            return task
+        time.sleep(0.05)
+    raise AssertionError(f"task {tid} never reached {state}: {task}")
+
+
+@pytest.fixture(scope="module")
+def project(admin):
+    return make_project(admin, "Tasks")
+
+
+def test_a_task_without_handler_is_discarded_with_the_reason(admin, project):
+    tid = insert_task(admin.server, project_id=project)
+    task = wait_task(admin, tid, "discarded")
+    assert task["attempts"] == 1
+    assert "no handler for task kind 'test.unknown'" in task["error"]
+    assert task["finished_at"] is not None
+    assert set(task) == {"id", "kind", "queue", "state", "priority", "attempts", "max_attempts",
+                         "progress", "result", "error", "run_at", "created_at", "updated_at",
+                         "finished_at"}
+
+
+def test_retry_runs_a_discarded_task_again(admin, project):
+    tid = insert_task(admin.server, project_id=project)
+    wait_task(admin, tid, "discarded")
+    r = admin.post(f"/v1/tasks/{tid}/retry")
+    assert r.status_code == 200, r.text
+    task = wait_task(admin, tid, "discarded")
+    assert task["attempts"] == 2
+
+
+def test_cancel_a_scheduled_task_then_409(admin, project):
+    later = int(time.time() * 1000) + 3600 * 1000
+    tid = insert_task(admin.server, state="scheduled", run_at=later, project_id=project)
+    assert admin.get(f"/v1/tasks/{tid}").json()["state"] == "scheduled"
+    r = admin.post(f"/v1/tasks/{tid}/cancel")
+    assert r.status_code == 200 and r.json()["state"] == "cancelled", r.text
+    problem(admin.post(f"/v1/tasks/{tid}/cancel"), 409, "conflict")
+
+
+def test_unknown_task_is_404(admin):
+    problem(admin.get("/v1/tasks/01AAAAAAAAAAAAAAAAAAAAAAAA"), 404, "not_found")
+    problem(admin.post("/v1/tasks/01AAAAAAAAAAAAAAAAAAAAAAAA/retry"), 404, "not_found")
+
+
+def test_queues_list_pause_and_resume(admin, project):
+    r = admin.get("/v1/queues")
+    assert r.status_code == 200, r.text
+    names = [q["name"] for q in r.json()["items"]]
+    assert names == ["critical", "default", "high", "low"]
+    r = admin.post("/v1/queues/low/pause")
+    assert r.status_code == 200 and r.json() == {"name": "low", "paused": True}
+    tid = insert_task(admin.server, queue="low", project_id=project)
+    time.sleep(1.0)
+    assert admin.get(f"/v1/tasks/{tid}").json()["state"] == "available"
+    low = [q for q in admin.get("/v1/queues").json()["items"] if q["name"] == "low"][0]
+    assert low["paused"] is True and low["depth"] >= 1
+    assert admin.post("/v1/queues/low/resume").json() == {"name": "low", "paused": False}
+    wait_task(admin, tid, "discarded")
+    problem(admin.post("/v1/queues/nope/pause"), 404, "not_found")
+
+
+def test_task_roles_and_projects(admin, project):
+    other = make_project(admin, "Other")
+    viewer = admin.as_(admin.server.cli("admin", "create-key", "--name", "v", "--role", "viewer",
+                                        "--project", project).stdout.strip())
+    mine = insert_task(admin.server, state="scheduled",
+                       run_at=int(time.time() * 1000) + 3600 * 1000, project_id=project)
+    theirs = insert_task(admin.server, state="scheduled",
+                         run_at=int(time.time() * 1000) + 3600 * 1000, project_id=other)
+    system = insert_task(admin.server, state="scheduled",
+                         run_at=int(time.time() * 1000) + 3600 * 1000)
+    assert viewer.get(f"/v1/tasks/{mine}").status_code == 200
+    problem(viewer.get(f"/v1/tasks/{theirs}"), 404, "not_found")
+    problem(viewer.get(f"/v1/tasks/{system}"), 404, "not_found")
+    problem(viewer.post(f"/v1/tasks/{mine}/cancel"), 403, "forbidden")
+    problem(viewer.get("/v1/queues"), 403, "forbidden")
+    problem(viewer.post("/v1/queues/low/pause"), 403, "forbidden")
+    problem(admin.as_(None).get(f"/v1/tasks/{mine}"), 401, "unauthorized")
+
+
+def test_queue_metrics_are_exposed(admin, project):
+    tid = insert_task(admin.server, project_id=project)
+    wait_task(admin, tid, "discarded")
+    text = admin.get("/metrics").text
+    assert 'formd_queue_tasks_finished_total{queue="default",kind="test.unknown",outcome="discarded"}' in text
+    assert "formd_queue_wait_seconds_bucket" in text
+    assert "formd_queue_tasks_claimed_total" in text
+
+
+def test_a_dead_workers_task_is_rescued_within_seconds(admin, project):
+    # A worker claimed it (attempt 1) and died: its lease ran out a moment ago.
+    now = int(time.time() * 1000)
+    tid = new_id()
+    with sqlite3.connect(os.path.join(admin.server.data_dir, "formd.db"), timeout=30) as db:
+        db.execute("INSERT INTO tasks (id, kind, queue, state, run_at, attempt, lease_until,"
+                   " worker, project_id, created_at, updated_at) VALUES"
+                   " (?, 'test.unknown', 'default', 'running', ?, 1, ?, 'dead:1:x', ?, ?, ?)",
+                   (tid, now, now - 1, project, now, now))
+    task = wait_task(admin, tid, "discarded", seconds=10)
+    assert task["attempts"] == 2          # the lost attempt counted, then one more
+    text = admin.get("/metrics").text
+    assert "formd_queue_lease_rescues_total" in text

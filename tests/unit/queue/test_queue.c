@@ -1,0 +1,376 @@
+/*
+ * test_queue.c - the task queue on a real SQLite database with the real
+ * writer and worker pool: states, retries, unique keys, priorities,
+ * weights, leases, cancellation, pause, shutdown.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/mem.h"
+#include "db/migrate.h"
+#include "db/writer.h"
+#include "queue/queue.h"
+#include "queue/worker.h"
+
+struct fixture {
+    char target[64];
+    struct db *db;            /* for direct reads and writes in the test */
+    struct db_writer *w;
+};
+
+static int setup(void **state)
+{
+    static int n;
+    struct fixture *f = fmd_calloc(1, sizeof(*f));
+    struct fmd_err err = {0};
+    snprintf(f->target, sizeof(f->target), "queue-%d.db", n++);
+    assert_int_equal(db_open(f->target, 0, &f->db, &err), 0);
+    assert_int_equal(migrate_up(f->db, -1, &err), 0);
+    assert_int_equal(db_writer_start(f->target, 256, &f->w, &err), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    db_writer_stop(f->w);
+    db_close(f->db);
+    fmd_free(f);
+    queue_unregister_all();
+    return 0;
+}
+
+static void enqueue(struct fixture *f, const char *kind, const char *queue, int priority,
+                    const char *key, char id[ID_LEN + 1], int *existing)
+{
+    struct queue_new t = {.kind = kind, .queue = queue, .priority = priority, .unique_key = key};
+    struct fmd_err err = {0};
+    int ex = 0;
+    assert_int_equal(queue_enqueue(f->db, &t, id, &ex, &err), 0);
+    if (existing)
+        *existing = ex;
+}
+
+static int count_state(struct fixture *f, const char *state)
+{
+    struct db_stmt *st;
+    int n;
+    assert_int_equal(db_prepare(f->db, "SELECT COUNT(*) FROM tasks WHERE state = $1", &st, NULL), 0);
+    db_bind_text(st, 1, state);
+    assert_int_equal(db_step(st, NULL), 1);
+    n = (int)db_col_int(st, 0);
+    db_done(st);
+    return n;
+}
+
+static void wait_state(struct fixture *f, const char *state, int n, int seconds)
+{
+    int64_t until = clock_wall_ms() + seconds * 1000;
+    while (count_state(f, state) != n && clock_wall_ms() < until)
+        usleep(20 * 1000);
+    assert_int_equal(count_state(f, state), n);
+}
+
+static atomic_int ran;
+
+static int ok_handler(struct queue_run *run)
+{
+    atomic_fetch_add(&ran, 1);
+    run->result = fmd_strdup("{\"ok\":true}");
+    return 0;
+}
+
+static int fail_handler(struct queue_run *run)
+{
+    snprintf(run->error, sizeof(run->error), "boom on attempt %d", run->task->attempt);
+    return FMD_EIO;
+}
+
+static int permanent_handler(struct queue_run *run)
+{
+    run->permanent = 1;
+    snprintf(run->error, sizeof(run->error), "bad payload");
+    return FMD_EINVAL;
+}
+
+static struct queue_pool *start_pool(struct fixture *f, int workers)
+{
+    struct queue_pool_opts o = {.writer = f->w, .workers = workers, .lease_ms = 2000};
+    struct queue_pool *p;
+    struct fmd_err err = {0};
+    assert_int_equal(queue_pool_start(&o, &p, &err), 0);
+    return p;
+}
+
+static void tasks_run_and_complete(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_pool *p;
+    char id[ID_LEN + 1];
+    json_t *j;
+    int i;
+
+    atomic_store(&ran, 0);
+    assert_int_equal(queue_register("test.ok", ok_handler), 0);
+    for (i = 0; i < 200; i++)
+        enqueue(f, "test.ok", i % 2 ? "low" : "critical", 0, NULL, id, NULL);
+    p = start_pool(f, 4);
+    wait_state(f, "completed", 200, 20);
+    queue_pool_stop(p, 5000);
+    assert_int_equal(atomic_load(&ran), 200);
+    assert_int_equal(queue_task_json(f->db, id, &j, (char[ID_LEN + 1]){0}, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "completed");
+    assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 1);
+    assert_true(json_is_true(json_object_get(json_object_get(j, "result"), "ok")));
+    json_decref(j);
+}
+
+static void failures_retry_then_discard(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_new t = {.kind = "test.fail", .max_attempts = 2};
+    struct queue_pool *p;
+    char id[ID_LEN + 1], pid[ID_LEN + 1];
+    json_t *j;
+    int ex;
+
+    assert_int_equal(queue_register("test.fail", fail_handler), 0);
+    assert_int_equal(queue_register("test.permanent", permanent_handler), 0);
+    assert_int_equal(queue_enqueue(f->db, &t, id, &ex, NULL), 0);
+    t.kind = "test.permanent";
+    t.max_attempts = 5;
+    assert_int_equal(queue_enqueue(f->db, &t, pid, &ex, NULL), 0);
+    p = start_pool(f, 2);
+    /* Attempt 1 fails, waits 0.5-1 s of backoff, attempt 2 fails: discarded. */
+    wait_state(f, "discarded", 2, 10);
+    queue_pool_stop(p, 5000);
+    assert_int_equal(queue_task_json(f->db, id, &j, pid, NULL), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 2);
+    assert_string_equal(json_string_value(json_object_get(j, "error")), "boom on attempt 2");
+    json_decref(j);
+}
+
+static void backoff_grows_and_is_capped(void **state)
+{
+    assert_int_equal(queue_backoff_ms(1), 1000);
+    assert_int_equal(queue_backoff_ms(2), 2000);
+    assert_int_equal(queue_backoff_ms(5), 16000);
+    assert_int_equal(queue_backoff_ms(40), 3600 * 1000);
+}
+
+static void unique_keys_return_the_pending_task(void **state)
+{
+    struct fixture *f = *state;
+    char a[ID_LEN + 1], b[ID_LEN + 1], c[ID_LEN + 1];
+    int existing;
+    enqueue(f, "test.ok", NULL, 0, "export:form1", a, &existing);
+    assert_int_equal(existing, 0);
+    enqueue(f, "test.ok", NULL, 0, "export:form1", b, &existing);
+    assert_int_equal(existing, 1);
+    assert_string_equal(a, b);
+    /* Once it is finished, the key is free again. */
+    assert_int_equal(queue_cancel(f->db, a, clock_wall_ms(), NULL), 0);
+    enqueue(f, "test.ok", NULL, 0, "export:form1", c, &existing);
+    assert_int_equal(existing, 0);
+    assert_string_not_equal(a, c);
+}
+
+static void claims_follow_priority_then_age(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_task got[3];
+    char low[ID_LEN + 1], high[ID_LEN + 1], mid[ID_LEN + 1];
+    int n, i;
+    enqueue(f, "test.ok", NULL, 1, NULL, low, NULL);
+    enqueue(f, "test.ok", NULL, 9, NULL, high, NULL);
+    enqueue(f, "test.ok", NULL, 5, NULL, mid, NULL);
+    assert_int_equal(queue_claim(f->db, "default", "w1", 1, clock_wall_ms(), 1000, got, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(got[0].id, high);
+    assert_int_equal(got[0].attempt, 1);
+    queue_task_release(&got[0]);
+    assert_int_equal(queue_claim(f->db, "default", "w1", 3, clock_wall_ms(), 1000, got, &n, NULL), 0);
+    assert_int_equal(n, 2);
+    for (i = 0; i < n; i++)
+        queue_task_release(&got[i]);
+}
+
+static void expired_leases_are_rescued(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_task got[1];
+    char id[ID_LEN + 1];
+    int n, rescued;
+    int64_t now = clock_wall_ms();
+    enqueue(f, "test.ok", NULL, 0, NULL, id, NULL);
+    /* A worker claims it with a short lease and dies. */
+    assert_int_equal(queue_claim(f->db, "default", "dead-worker", 1, now, 50, got, &n, NULL), 0);
+    queue_task_release(&got[0]);
+    assert_int_equal(queue_reap(f->db, now + 10, &rescued, NULL), 0);
+    assert_int_equal(rescued, 0);                   /* lease still valid */
+    assert_int_equal(queue_reap(f->db, now + 100, &rescued, NULL), 0);
+    assert_int_equal(rescued, 1);
+    assert_int_equal(count_state(f, "retryable"), 1);
+    /* Its late completion is ignored: it no longer holds the task. */
+    assert_int_equal(queue_complete(f->db, id, "dead-worker", NULL, now + 200, NULL), 0);
+    assert_int_equal(count_state(f, "completed"), 0);
+}
+
+static void a_pool_rescues_a_dead_workers_task(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_task got[1];
+    struct queue_pool *p;
+    char id[ID_LEN + 1];
+    int n;
+    atomic_store(&ran, 0);
+    assert_int_equal(queue_register("test.ok", ok_handler), 0);
+    enqueue(f, "test.ok", NULL, 0, NULL, id, NULL);
+    assert_int_equal(queue_claim(f->db, "default", "dead-worker", 1, clock_wall_ms(), 300, got,
+                                 &n, NULL), 0);
+    queue_task_release(&got[0]);
+    p = start_pool(f, 1);
+    wait_state(f, "completed", 1, 10);   /* within lease + reap interval */
+    queue_pool_stop(p, 5000);
+    assert_int_equal(atomic_load(&ran), 1);
+}
+
+static void cancel_retry_and_pause(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_task got[1];
+    char id[ID_LEN + 1];
+    int n;
+    int64_t now = clock_wall_ms();
+    enqueue(f, "test.ok", "low", 0, NULL, id, NULL);
+    assert_int_equal(queue_set_paused(f->db, "low", 1, NULL), 0);
+    assert_int_equal(queue_claim(f->db, "low", "w", 1, now, 1000, got, &n, NULL), 0);
+    assert_int_equal(n, 0);                          /* paused */
+    assert_int_equal(queue_set_paused(f->db, "nope", 1, NULL), FMD_ENOTFOUND);
+    assert_int_equal(queue_cancel(f->db, id, now, NULL), 0);
+    assert_int_equal(queue_cancel(f->db, id, now, NULL), FMD_ECONFLICT);
+    assert_int_equal(queue_retry(f->db, id, now, NULL), 0);
+    assert_int_equal(queue_retry(f->db, id, now, NULL), FMD_ECONFLICT);
+    assert_int_equal(queue_set_paused(f->db, "low", 0, NULL), 0);
+    assert_int_equal(queue_claim(f->db, "low", "w", 1, now, 1000, got, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    queue_task_release(&got[0]);
+    assert_int_equal(queue_cancel(f->db, "01AAAAAAAAAAAAAAAAAAAAAAAA", now, NULL), FMD_ENOTFOUND);
+}
+
+static void bad_kinds_and_queues_are_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_new t = {.kind = "Bad Kind"};
+    char id[ID_LEN + 1];
+    int ex;
+    struct fmd_err err = {0};
+    assert_int_equal(queue_enqueue(f->db, &t, id, &ex, &err), FMD_EINVAL);
+    t.kind = "ok";
+    t.queue = "";
+    assert_int_equal(queue_enqueue(f->db, &t, id, &ex, &err), FMD_EINVAL);
+}
+
+static void scheduled_tasks_wait_for_their_time(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_new t = {.kind = "test.ok", .run_at = clock_wall_ms() + 60000};
+    struct queue_task got[1];
+    char id[ID_LEN + 1];
+    int ex, n;
+    assert_int_equal(queue_enqueue(f->db, &t, id, &ex, NULL), 0);
+    assert_int_equal(count_state(f, "scheduled"), 1);
+    assert_int_equal(queue_claim(f->db, "default", "w", 1, clock_wall_ms(), 1000, got, &n, NULL), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(queue_claim(f->db, "default", "w", 1, t.run_at, 1000, got, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    queue_task_release(&got[0]);
+}
+
+static void low_priority_queue_is_not_starved(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_pool *p;
+    char id[ID_LEN + 1];
+    int i;
+    atomic_store(&ran, 0);
+    assert_int_equal(queue_register("test.ok", ok_handler), 0);
+    for (i = 0; i < 300; i++)
+        enqueue(f, "test.ok", "critical", 0, NULL, id, NULL);
+    enqueue(f, "test.ok", "low", 0, NULL, id, NULL);
+    p = start_pool(f, 1);
+    /* The low task runs long before the critical backlog is gone. */
+    {
+        int64_t until = clock_wall_ms() + 20000;
+        json_t *j = NULL;
+        const char *state_s = "";
+        char pid[ID_LEN + 1];
+        while (clock_wall_ms() < until) {
+            json_decref(j);
+            assert_int_equal(queue_task_json(f->db, id, &j, pid, NULL), 0);
+            state_s = json_string_value(json_object_get(j, "state"));
+            if (!strcmp(state_s, "completed"))
+                break;
+            usleep(5000);
+        }
+        assert_string_equal(state_s, "completed");
+        json_decref(j);
+    }
+    assert_true(count_state(f, "completed") < 200);
+    queue_pool_stop(p, 5000);
+}
+
+static int slow_handler(struct queue_run *run)
+{
+    while (!queue_run_stopping(run))
+        usleep(5000);
+    usleep(50 * 1000);
+    return 0;
+}
+
+static void stop_lets_running_tasks_finish(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_pool *p;
+    char id[ID_LEN + 1];
+    assert_int_equal(queue_register("test.slow", slow_handler), 0);
+    enqueue(f, "test.slow", NULL, 0, NULL, id, NULL);
+    p = start_pool(f, 2);
+    wait_state(f, "running", 1, 10);
+    queue_pool_stop(p, 5000);
+    db_writer_stop(f->w);      /* the outcome is committed before the writer stops */
+    {
+        struct fmd_err err = {0};
+        assert_int_equal(db_writer_start(f->target, 256, &f->w, &err), 0);
+    }
+    assert_int_equal(count_state(f, "completed"), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(tasks_run_and_complete, setup, teardown),
+        cmocka_unit_test_setup_teardown(failures_retry_then_discard, setup, teardown),
+        cmocka_unit_test(backoff_grows_and_is_capped),
+        cmocka_unit_test_setup_teardown(unique_keys_return_the_pending_task, setup, teardown),
+        cmocka_unit_test_setup_teardown(claims_follow_priority_then_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(expired_leases_are_rescued, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_pool_rescues_a_dead_workers_task, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancel_retry_and_pause, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_kinds_and_queues_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(scheduled_tasks_wait_for_their_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(low_priority_queue_is_not_starved, setup, teardown),
+        cmocka_unit_test_setup_teardown(stop_lets_running_tasks_finish, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
