@@ -8,7 +8,7 @@
 #include "security/password.h"
 #include "security/token.h"
 #include "store/auth.h"
-#include "store/rows.h"
+#include "db/rows.h"
 #include "core/banned.h"
 
 struct login {

@@ -19,7 +19,7 @@
 #include "schema/validate.h"
 #include "store/form_cache.h"
 #include "store/forms.h"
-#include "store/rows.h"
+#include "db/rows.h"
 #include "store/schema_cache.h"
 #include "store/submissions.h"
 #include "core/banned.h"

@@ -7,7 +7,7 @@
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/rand.h"
-#include "store/rows.h"
+#include "db/rows.h"
 #include "core/banned.h"
 
 #define PENDING "('available','scheduled','retryable','running')"

@@ -6,7 +6,7 @@
 
 #include "core/clock.h"
 #include "core/mem.h"
-#include "store/rows.h"
+#include "db/rows.h"
 #include "core/banned.h"
 
 static void copy_col(struct db_stmt *st, int col, char *out, size_t cap)

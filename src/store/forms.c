@@ -5,7 +5,7 @@
 
 #include "core/clock.h"
 #include "core/mem.h"
-#include "store/rows.h"
+#include "db/rows.h"
 #include "core/banned.h"
 
 /* ---- projects ---- */

@@ -1,7 +1,7 @@
 /* health.c - the readiness row. */
 #include "store/health.h"
 
-#include "store/rows.h"
+#include "db/rows.h"
 #include "core/banned.h"
 
 int store_health_touch(struct db *db, int64_t now, struct fmd_err *err)

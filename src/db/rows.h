@@ -1,6 +1,6 @@
 /* rows.h - turning result columns into JSON, shared by the repositories. */
-#ifndef FMD_STORE_ROWS_H
-#define FMD_STORE_ROWS_H
+#ifndef FMD_DB_ROWS_H
+#define FMD_DB_ROWS_H
 
 #include <jansson.h>
 #include <stdint.h>

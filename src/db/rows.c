@@ -1,5 +1,5 @@
 /* rows.c - column to JSON helpers. */
-#include "store/rows.h"
+#include "db/rows.h"
 
 #include "core/clock.h"
 #include "core/banned.h"
