@@ -7,7 +7,7 @@
 #   make bench    bench/http.sh (wrk, side by side with nginx)
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libsodium libpcre2-8
+PKGS    := libmicrohttpd jansson sqlite3 libsodium libpcre2-8 libcurl
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS := -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -71,7 +71,9 @@ build/asan/unit/%: tests/unit/%.c build/asan/libformd.a
 # libFuzzer targets are built with clang from the parsers' own sources: core
 # (JSON) and schema (fields compiler, validator).
 FUZZ_LIB := $(wildcard src/core/*.c src/schema/*.c)
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(HDRS)
+# Some targets #include the one parser they test (src/queue/cron.c, ...), so any
+# source change rebuilds them all.
+build/fuzz/%: tests/fuzz/%.c $(SRCS) $(HDRS)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined $< $(FUZZ_LIB) $(LDLIBS) -o $@
 

@@ -4,6 +4,7 @@
  * Each subcommand is one function in the commands[] table; serve wires the
  * HTTP routes, the database and the writer together. Nothing else lives here.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -31,6 +32,7 @@
 #include "security/token.h"
 #include "store/auth.h"
 #include "store/form_cache.h"
+#include "tasks/tasks.h"
 #include "store/schema_cache.h"
 #include "core/banned.h"
 
@@ -60,6 +62,11 @@ static const struct http_route routes[] = {
     {HTTP_GET, "/v1/submissions/{}/history", api_submission_history, "Edit history"},
     {HTTP_POST, "/v1/submissions/{}/restore", api_submission_restore, "Restore a submission"},
     {HTTP_POST, "/v1/submissions/{}/purge", api_submission_purge, "Delete for good"},
+    {HTTP_POST, "/v1/forms/{}/webhooks", api_webhook_create, "Add a webhook to a form"},
+    {HTTP_GET, "/v1/forms/{}/webhooks", api_webhook_list, "A form's webhooks"},
+    {HTTP_GET, "/v1/webhooks/{}", api_webhook_get, "Get a webhook"},
+    {HTTP_DELETE, "/v1/webhooks/{}", api_webhook_delete, "Delete a webhook"},
+    {HTTP_GET, "/v1/webhooks/{}/deliveries", api_webhook_deliveries, "Delivery attempts"},
     {HTTP_GET, "/v1/tasks/{}", api_task_get, "Get a task"},
     {HTTP_POST, "/v1/tasks/{}/retry", api_task_retry, "Run a task again"},
     {HTTP_POST, "/v1/tasks/{}/cancel", api_task_cancel, "Cancel a task"},
@@ -354,6 +361,10 @@ static int cmd_serve(int argc, char **argv)
         rc = db_pool_new(target, &app.pool, &err);
     if (!rc)
         rc = db_writer_start(target, (int)cfg.commit_batch, &app.writer, &err);
+    struct tasks_env tenv = {.writer = app.writer, .pool = app.pool,
+                             .allow_private_targets = (int)cfg.allow_private_targets};
+    if (!rc && (rc = tasks_register_all(&tenv)))
+        fmd_errf(&err, rc, "cannot register task handlers");
     if (!rc && cfg.workers > 0) {
         struct queue_pool_opts qo = {.writer = app.writer, .workers = (int)cfg.workers,
                                      .lease_ms = cfg.task_lease * 1000,
@@ -421,6 +432,12 @@ static int cmd_worker(int argc, char **argv)
     app.cfg = &cfg;
     if (!rc)
         rc = db_writer_start(target, (int)cfg.commit_batch, &writer, &err);
+    if (!rc)
+        rc = db_pool_new(target, &app.pool, &err);
+    struct tasks_env tenv = {.writer = writer, .pool = app.pool,
+                             .allow_private_targets = (int)cfg.allow_private_targets};
+    if (!rc && (rc = tasks_register_all(&tenv)))
+        fmd_errf(&err, rc, "cannot register task handlers");
     if (!rc) {
         struct queue_pool_opts qo = {.writer = writer,
                                      .workers = cfg.workers > 0 ? (int)cfg.workers : 1,
@@ -437,6 +454,7 @@ static int cmd_worker(int argc, char **argv)
     }
     queue_pool_stop(app.workers, 20 * 1000);
     db_writer_stop(writer);
+    db_pool_free(app.pool);
     metrics_reset();
     config_release(&cfg);
     return rc ? die(&err) : 0;
@@ -543,9 +561,21 @@ static int cmd_help(int argc, char **argv)
     return argc > 1 && !strcmp(argv[1], "help") ? 0 : 2;
 }
 
-int main(int argc, char **argv)
+/* The command named by argv, or NULL. */
+static const struct command *find_command(int argc, char **argv)
 {
     size_t i;
+    for (i = 0; argc > 1 && i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(argv[1], commands[i].name) &&
+            (!commands[i].sub || (argc > 2 && !strcmp(argv[2], commands[i].sub))))
+            return &commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const struct command *cmd;
+    int rc;
 
     if (sodium_init() < 0) {
         fprintf(stderr, "formd: cannot initialise libsodium\n");
@@ -554,13 +584,18 @@ int main(int argc, char **argv)
     json_set_alloc_funcs(fmd_malloc, fmd_free);
     if (argc < 2)
         return cmd_help(argc, argv);
-    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (strcmp(argv[1], commands[i].name))
-            continue;
-        if (!commands[i].sub || (argc > 2 && !strcmp(argv[2], commands[i].sub)))
-            return commands[i].fn(argc, argv);
+    if (!(cmd = find_command(argc, argv))) {
+        fprintf(stderr, "formd: unknown command '%s%s%s'\n", argv[1], argc > 2 ? " " : "",
+                argc > 2 ? argv[2] : "");
+        cmd_help(argc, argv);
+        return 2;
     }
-    fprintf(stderr, "formd: unknown command '%s%s%s'\n", argv[1], argc > 2 ? " " : "",
-            argc > 2 ? argv[2] : "");
-    return cmd_help(argc, argv) ? 2 : 2;
+    /* Before any thread: libcurl's global set-up is not thread-safe. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "formd: cannot initialise libcurl\n");
+        return 1;
+    }
+    rc = cmd->fn(argc, argv);
+    curl_global_cleanup();
+    return rc;
 }

@@ -22,6 +22,7 @@
 #include "db/rows.h"
 #include "store/schema_cache.h"
 #include "store/submissions.h"
+#include "tasks/webhook.h"
 #include "core/banned.h"
 
 #define IDEMPOTENCY_KEY_MAX 255
@@ -56,6 +57,7 @@ void api_public_form_get(struct http_req *req)
 
 struct submit {
     struct store_submission_new row;
+    char project_id[ID_LEN + 1];
     char form_slug[64];
     char existing_hash[65];
     char hash[65];
@@ -111,9 +113,10 @@ static int submit_write(struct db *db, void *arg, struct fmd_err *err)
 
     if (s->row.idempotency_key && (rc = find_earlier(db, s, err)))
         return rc < 0 ? rc : 0;
-    if ((rc = store_form_take_slot(db, s->row.form_id, err)))
+    if ((rc = store_form_take_slot(db, s->row.form_id, err)) ||
+        (rc = store_submission_insert(db, &s->row, err)))
         return rc;
-    return store_submission_insert(db, &s->row, err);
+    return webhook_submission_event(db, s->project_id, "submission.created", s->row.id, err);
 }
 
 /* The 201 for a stored submission, the same whether it is new or replayed. */
@@ -129,11 +132,14 @@ static void answer_created(struct http_req *req, const struct submit *s)
 
 static void submit_answer(struct http_req *req)
 {
+    struct app *app = req->app;
     const struct fmd_err *err;
-    if (api_write_result(req, &err))
+    if (api_write_result(req, &err)) {
         http_problem_err(req, err);
-    else
-        answer_created(req, api_write_arg(req));
+        return;
+    }
+    queue_pool_wake(app->workers);     /* its webhook deliveries, if any */
+    answer_created(req, api_write_arg(req));
 }
 
 /* Validates data against the published version: 0, or answered (422 and the rest). */
@@ -210,6 +216,7 @@ void api_public_submit(struct http_req *req)
     }
     memset(s, 0, sizeof(*s));
     s->row.form_id = arena_strdup(&req->arena, f.id);
+    fmd_strlcpy(s->project_id, f.project_id, sizeof(s->project_id));
     s->row.idempotency_key = key ? arena_strdup(&req->arena, key) : NULL;
     body_hash(&req->body, s->hash);
     s->row.body_hash = s->hash;

@@ -13,6 +13,7 @@
 #include "store/forms.h"
 #include "store/schema_cache.h"
 #include "store/submissions.h"
+#include "tasks/webhook.h"
 #include "core/banned.h"
 
 static const char *const review_states[] = {"new", "approved", "rejected", "needs_changes",
@@ -97,6 +98,7 @@ void api_submission_list(struct http_req *req)
 struct sub_op {
     char id[ID_LEN + 1];
     char form_id[ID_LEN + 1];
+    char project_id[ID_LEN + 1];
     int version;
     int deleted;
     const char *status;
@@ -131,6 +133,7 @@ static int load_submission(struct http_req *req, struct principal *pr, enum role
         return -1;
     }
     fmd_strlcpy(op->by, pr->name, sizeof(op->by));
+    fmd_strlcpy(op->project_id, f.project_id, sizeof(op->project_id));
     return api_require(req, pr, f.project_id, need, "submission");
 }
 
@@ -186,20 +189,32 @@ void api_submission_history(struct http_req *req)
 static void changed_answer(struct http_req *req)
 {
     struct sub_op *op = api_write_arg(req);
+    struct app *app = req->app;
     const struct fmd_err *err;
-    if (api_write_result(req, &err))
+    if (api_write_result(req, &err)) {
         http_problem_err(req, err);
-    else
-        answer_submission(req, op->id);
+        return;
+    }
+    queue_pool_wake(app->workers);
+    answer_submission(req, op->id);
 }
 
 static void gone_answer(struct http_req *req)
 {
+    struct app *app = req->app;
     const struct fmd_err *err;
-    if (api_write_result(req, &err))
+    if (api_write_result(req, &err)) {
         http_problem_err(req, err);
-    else
-        http_send_empty(req, 204);
+        return;
+    }
+    queue_pool_wake(app->workers);
+    http_send_empty(req, 204);
+}
+
+/* The change's webhook event, in the change's own transaction. */
+static int event(struct db *db, const struct sub_op *op, const char *name, struct fmd_err *err)
+{
+    return webhook_submission_event(db, op->project_id, name, op->id, err);
 }
 
 /* ---- patch: review and edit ---- */
@@ -213,7 +228,7 @@ static int patch_write(struct db *db, void *arg, struct fmd_err *err)
     if (!rc && (op->status || op->note))
         rc = store_submission_review(db, op->id, op->status ? op->status : NULL, op->by,
                                      op->note, err);
-    return rc;
+    return rc ? rc : event(db, op, "submission.updated", err);
 }
 
 /* An edit must still match the version the submission was made against. */
@@ -292,17 +307,24 @@ out:
 
 static int delete_write(struct db *db, void *arg, struct fmd_err *err)
 {
-    return store_submission_set_deleted(db, ((struct sub_op *)arg)->id, 1, err);
+    struct sub_op *op = arg;
+    int rc = store_submission_set_deleted(db, op->id, 1, err);
+    return rc ? rc : event(db, op, "submission.deleted", err);
 }
 
 static int restore_write(struct db *db, void *arg, struct fmd_err *err)
 {
-    return store_submission_set_deleted(db, ((struct sub_op *)arg)->id, 0, err);
+    struct sub_op *op = arg;
+    int rc = store_submission_set_deleted(db, op->id, 0, err);
+    return rc ? rc : event(db, op, "submission.restored", err);
 }
 
+/* The event goes first: it carries the row that the purge removes. */
 static int purge_write(struct db *db, void *arg, struct fmd_err *err)
 {
-    return store_submission_purge(db, ((struct sub_op *)arg)->id, err);
+    struct sub_op *op = arg;
+    int rc = event(db, op, "submission.purged", err);
+    return rc ? rc : store_submission_purge(db, op->id, err);
 }
 
 void api_submission_delete(struct http_req *req)

@@ -41,6 +41,7 @@ static const struct option_row options[] = {
     {"workers", OPT_INT, OFF(workers), 0, 256, "2", 0, "task worker threads (0: none)"},
     {"task-lease", OPT_INT, OFF(task_lease), 2, 3600, "15", 0, "seconds a running task's lease lasts between heartbeats"},
     {"task-retention", OPT_INT, OFF(task_retention), 60, 31536000, "86400", 0, "seconds finished tasks are kept"},
+    {"allow-private-targets", OPT_BOOL, OFF(allow_private_targets), 0, 1, "0", 0, "let webhooks reach loopback and private addresses"},
     {"metrics-public", OPT_BOOL, OFF(metrics_public), 0, 1, "1", 0, "serve /metrics without authentication"},
     {"db-url", OPT_STR, OFF(db_url), 0, 0, "", 1, "database URL (empty: SQLite in the data directory)"},
 };

@@ -152,10 +152,42 @@ static const char m3_up[] =
 
 static const char m3_down[] = "DROP TABLE tasks; DROP TABLE queues;";
 
+/*
+ * Webhooks per form and the log of every delivery attempt. The secret is
+ * kept because every delivery is signed with it (it is shown once, at
+ * creation). message_id is the Standard Webhooks webhook-id: one per
+ * event and webhook, the same on every attempt, so receivers deduplicate.
+ */
+static const char m4_up[] =
+    "CREATE TABLE webhooks ("
+    "  id TEXT PRIMARY KEY,"
+    "  form_id TEXT NOT NULL REFERENCES forms(id) ON DELETE CASCADE,"
+    "  url TEXT NOT NULL,"
+    "  events TEXT NOT NULL,"
+    "  secret TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX webhooks_form ON webhooks(form_id);"
+    "CREATE TABLE webhook_deliveries ("
+    "  id TEXT PRIMARY KEY,"
+    "  webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,"
+    "  message_id TEXT NOT NULL,"
+    "  task_id TEXT,"
+    "  event TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  status INTEGER,"
+    "  error TEXT,"
+    "  duration_ms INTEGER NOT NULL,"
+    "  response TEXT,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, id);";
+
+static const char m4_down[] = "DROP TABLE webhook_deliveries; DROP TABLE webhooks;";
+
 const struct migration db_migrations[] = {
     {1, "initial schema: projects, users, keys, sessions, forms, submissions", m1_up, m1_down},
     {2, "health_checks: the row /readyz writes", m2_up, m2_down},
     {3, "task queue: tasks and queues", m3_up, m3_down},
+    {4, "webhooks and their delivery log", m4_up, m4_down},
 };
 
 const int db_migrations_count = sizeof(db_migrations) / sizeof(db_migrations[0]);

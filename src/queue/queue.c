@@ -169,7 +169,7 @@ int64_t queue_backoff_ms(int attempt)
 }
 
 int queue_fail(struct db *db, const char *id, const char *worker, const char *error,
-               int permanent, int64_t now, struct fmd_err *err)
+               int permanent, int64_t delay_ms, int64_t now, struct fmd_err *err)
 {
     struct db_stmt *st;
     uint32_t r;
@@ -193,6 +193,8 @@ int queue_fail(struct db *db, const char *id, const char *worker, const char *er
     rand_fast(&r, sizeof(r));
     delay = queue_backoff_ms(attempt);
     delay = delay / 2 + (int64_t)(r % (uint32_t)(delay / 2 + 1));
+    if (delay_ms > 0)
+        delay = delay_ms < BACKOFF_MAX_MS ? delay_ms : BACKOFF_MAX_MS;
     if ((rc = db_prepare(db,
                          "UPDATE tasks SET state = CASE WHEN $3 = 1 THEN 'discarded' "
                          "ELSE 'retryable' END, error = $4, run_at = $5, lease_until = NULL, "

@@ -76,11 +76,12 @@ int queue_complete(struct db *db, const char *id, const char *worker, const char
                    int64_t now, struct fmd_err *err);
 /*
  * Records a failed attempt: retryable after a backoff (exponential with
- * jitter, from 1 s doubling to at most 1 h) or, when attempts are used up
+ * jitter, from 1 s doubling to at most 1 h; or exactly delay_ms when it is
+ * positive, as a server's Retry-After asks) or, when attempts are used up
  * or permanent is set, discarded. error is kept either way.
  */
 int queue_fail(struct db *db, const char *id, const char *worker, const char *error,
-               int permanent, int64_t now, struct fmd_err *err);
+               int permanent, int64_t delay_ms, int64_t now, struct fmd_err *err);
 /* The backoff before attempt + 1 after `attempt` failed, without jitter (ms). */
 int64_t queue_backoff_ms(int attempt);
 

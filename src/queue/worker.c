@@ -156,6 +156,7 @@ struct outcome_job {
     char *result;
     char error[512];
     int failed, permanent;
+    int64_t retry_after_ms;
     struct queue_pool *p;
 };
 
@@ -165,7 +166,7 @@ static int outcome_write(struct db *db, void *arg, struct fmd_err *err)
     int64_t now = clock_wall_ms();
     if (!o->failed)
         return queue_complete(db, o->id, o->worker, o->result, now, err);
-    return queue_fail(db, o->id, o->worker, o->error, o->permanent, now, err);
+    return queue_fail(db, o->id, o->worker, o->error, o->permanent, o->retry_after_ms, now, err);
 }
 
 static void outcome_done(void *arg, int rc, const struct fmd_err *err)
@@ -256,6 +257,7 @@ static void run_one(struct queue_pool *p, struct queue_task *t)
     o->result = run.result;
     o->failed = rc != 0;
     o->permanent = run.permanent;
+    o->retry_after_ms = run.retry_after_ms;
     fmd_strlcpy(o->error, run.error, sizeof(o->error));
     if (db_writer_submit(p->o.writer, outcome_write, outcome_done, o)) {
         fmd_free(o->result);

@@ -32,6 +32,7 @@ struct queue_run {
     char *result;              /* set by the handler: JSON text, fmd_malloc'd, or NULL */
     char error[512];           /* set by the handler on failure */
     int permanent;             /* set by the handler: do not retry */
+    int64_t retry_after_ms;    /* set by the handler: retry after exactly this long */
     struct queue_pool *pool;
 };
 

@@ -1,0 +1,23 @@
+/*
+ * tasks.h - the task handlers formd runs, and what they need from the
+ * process that runs them.
+ */
+#ifndef FMD_TASKS_TASKS_H
+#define FMD_TASKS_TASKS_H
+
+#include "db/pool.h"
+#include "db/writer.h"
+
+struct tasks_env {
+    struct db_writer *writer;   /* handlers record results through it */
+    struct db_pool *pool;       /* and read through this */
+    int allow_private_targets;  /* outbound requests may reach private addresses */
+};
+
+/* Registers every handler with the queue; env must outlive the worker pools. */
+int tasks_register_all(const struct tasks_env *env);
+
+/* The environment given to tasks_register_all, for the handlers. */
+const struct tasks_env *tasks__env(void);
+
+#endif
