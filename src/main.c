@@ -362,13 +362,13 @@ static int cmd_serve(int argc, char **argv)
     if (!rc)
         rc = db_writer_start(target, (int)cfg.commit_batch, &app.writer, &err);
     struct tasks_env tenv = {.writer = app.writer, .pool = app.pool,
-                             .allow_private_targets = (int)cfg.allow_private_targets};
-    if (!rc && (rc = tasks_register_all(&tenv)))
-        fmd_errf(&err, rc, "cannot register task handlers");
+                             .allow_private_targets = (int)cfg.allow_private_targets,
+                             .task_retention_s = cfg.task_retention};
+    if (!rc)
+        rc = tasks_register_all(&tenv, &err);
     if (!rc && cfg.workers > 0) {
         struct queue_pool_opts qo = {.writer = app.writer, .workers = (int)cfg.workers,
-                                     .lease_ms = cfg.task_lease * 1000,
-                                     .retention_ms = cfg.task_retention * 1000, .app = &app};
+                                     .lease_ms = cfg.task_lease * 1000, .app = &app};
         rc = queue_pool_start(&qo, &app.workers, &err);
     }
     if (!rc) {
@@ -435,14 +435,14 @@ static int cmd_worker(int argc, char **argv)
     if (!rc)
         rc = db_pool_new(target, &app.pool, &err);
     struct tasks_env tenv = {.writer = writer, .pool = app.pool,
-                             .allow_private_targets = (int)cfg.allow_private_targets};
-    if (!rc && (rc = tasks_register_all(&tenv)))
-        fmd_errf(&err, rc, "cannot register task handlers");
+                             .allow_private_targets = (int)cfg.allow_private_targets,
+                             .task_retention_s = cfg.task_retention};
+    if (!rc)
+        rc = tasks_register_all(&tenv, &err);
     if (!rc) {
         struct queue_pool_opts qo = {.writer = writer,
                                      .workers = cfg.workers > 0 ? (int)cfg.workers : 1,
-                                     .lease_ms = cfg.task_lease * 1000,
-                                     .retention_ms = cfg.task_retention * 1000, .app = &app};
+                                     .lease_ms = cfg.task_lease * 1000, .app = &app};
         app.writer = writer;
         rc = queue_pool_start(&qo, &app.workers, &err);
     }

@@ -183,11 +183,30 @@ static const char m4_up[] =
 
 static const char m4_down[] = "DROP TABLE webhook_deliveries; DROP TABLE webhooks;";
 
+/*
+ * Periodic tasks: each row is a cron schedule that enqueues a task. The
+ * scheduler advances next_run_at in the same transaction as the enqueue,
+ * so of any number of schedulers exactly one enqueues each tick.
+ */
+static const char m5_up[] =
+    "CREATE TABLE periodic_tasks ("
+    "  name TEXT PRIMARY KEY,"
+    "  cron TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  queue TEXT NOT NULL,"
+    "  payload TEXT NOT NULL DEFAULT '{}',"
+    "  next_run_at INTEGER NOT NULL,"
+    "  last_run_at INTEGER,"
+    "  last_task_id TEXT);";
+
+static const char m5_down[] = "DROP TABLE periodic_tasks;";
+
 const struct migration db_migrations[] = {
     {1, "initial schema: projects, users, keys, sessions, forms, submissions", m1_up, m1_down},
     {2, "health_checks: the row /readyz writes", m2_up, m2_down},
     {3, "task queue: tasks and queues", m3_up, m3_down},
     {4, "webhooks and their delivery log", m4_up, m4_down},
+    {5, "periodic tasks", m5_up, m5_down},
 };
 
 const int db_migrations_count = sizeof(db_migrations) / sizeof(db_migrations[0]);

@@ -12,6 +12,7 @@
 #include "core/mem.h"
 #include "core/rand.h"
 #include "metrics/metrics.h"
+#include "queue/periodic.h"
 #include "core/banned.h"
 
 #define MAX_KINDS 64
@@ -322,24 +323,25 @@ static void claim_round(struct queue_pool *p, int free_slots)
 struct heartbeat_job {
     struct queue_pool *p;
     int64_t now;
-    int rescued, pruned;
-    int reap, prune;
+    int rescued, periodic;
+    int reap;
 };
 
+/* Heartbeat; and, when reap is set, rescue dead workers' tasks and run the cron. */
 static int upkeep_write(struct db *db, void *arg, struct fmd_err *err)
 {
     struct heartbeat_job *h = arg;
     int rc = queue_heartbeat(db, h->p->worker_id, h->now + h->p->o.lease_ms, err);
     if (!rc && h->reap)
         rc = queue_reap(db, h->now, &h->rescued, err);
-    if (!rc && h->prune)
-        rc = queue_prune(db, h->now - h->p->o.retention_ms, &h->pruned, err);
+    if (!rc && h->reap)
+        rc = queue_periodic_run(db, h->now, &h->periodic, err);
     return rc;
 }
 
-static void upkeep(struct queue_pool *p, int64_t now, int reap, int prune)
+static void upkeep(struct queue_pool *p, int64_t now, int reap)
 {
-    struct heartbeat_job h = {.p = p, .now = now, .reap = reap, .prune = prune};
+    struct heartbeat_job h = {.p = p, .now = now, .reap = reap};
     struct fmd_err err = {0};
     if (db_writer_run(p->o.writer, upkeep_write, &h, &err)) {
         log_error("queue upkeep failed: %s", err.msg);
@@ -354,18 +356,16 @@ static void upkeep(struct queue_pool *p, int64_t now, int reap, int prune)
 static void *dispatcher_main(void *arg)
 {
     struct queue_pool *p = arg;
-    int64_t next_beat = 0, next_reap = 0, next_prune = 0;
+    int64_t next_beat = 0, next_reap = 0;
 
     while (!atomic_load(&p->stopping)) {
         int64_t now = clock_wall_ms();
         int free_slots;
 
         if (now >= next_beat || now >= next_reap) {
-            upkeep(p, now, now >= next_reap, now >= next_prune);
+            upkeep(p, now, now >= next_reap);
             if (now >= next_reap)
                 next_reap = now + p->o.reap_ms;
-            if (now >= next_prune)
-                next_prune = now + 60 * 1000;
             next_beat = now + p->o.heartbeat_ms;
         }
         pthread_mutex_lock(&p->lock);
@@ -447,8 +447,6 @@ int queue_pool_start(const struct queue_pool_opts *o, struct queue_pool **out,
         p->o.heartbeat_ms = p->o.lease_ms / 3;
     if (!p->o.reap_ms)
         p->o.reap_ms = 1000;
-    if (!p->o.retention_ms)
-        p->o.retention_ms = 24LL * 3600 * 1000;
     gethostname(host, sizeof(host) - 1);
     rand_fast_hex(tag, 4);
     snprintf(p->worker_id, sizeof(p->worker_id), "%.60s:%d:%s", host, (int)getpid(), tag);

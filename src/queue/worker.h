@@ -10,7 +10,7 @@
  * again (at-least-once), never that an outcome is claimed that is not on
  * disk. The same thread renews the leases of this pool's running tasks
  * (heartbeat), turns expired leases of dead workers into retries (reaper)
- * and prunes finished tasks past their retention.
+ * and enqueues periodic tasks that are due (queue/periodic.h).
  */
 #ifndef FMD_QUEUE_WORKER_H
 #define FMD_QUEUE_WORKER_H
@@ -49,8 +49,8 @@ struct queue_pool_opts {
     int workers;                       /* threads running handlers */
     int64_t lease_ms;                  /* default 15000 */
     int64_t heartbeat_ms;              /* default lease_ms / 3 */
-    int64_t reap_ms;                   /* how often dead workers' tasks are looked for: 1000 */
-    int64_t retention_ms;              /* finished tasks kept: default 24 h */
+    int64_t reap_ms;                   /* how often dead workers' tasks and due periodic
+                                          tasks are looked for: 1000 */
     const struct queue_weight *weights;   /* NULL: critical 8, high 4, default 2, low 1 */
     int nweights;
     void *app;

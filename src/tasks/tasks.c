@@ -1,9 +1,19 @@
-/* tasks.c - the handler table. */
+/*
+ * tasks.c - the handler table, formd's own periodic tasks, and the
+ * maintenance handlers.
+ */
 #include "tasks/tasks.h"
 
+#include <stdio.h>
+
+#include "core/clock.h"
+#include "core/mem.h"
+#include "queue/periodic.h"
 #include "queue/worker.h"
 #include "tasks/webhook.h"
 #include "core/banned.h"
+
+#define PRUNE_KIND "queue.prune"
 
 static const struct tasks_env *env;
 
@@ -12,9 +22,47 @@ const struct tasks_env *tasks__env(void)
     return env;
 }
 
-int tasks_register_all(const struct tasks_env *e)
+struct prune_job {
+    int64_t before;
+    int pruned;
+};
+
+static int prune_write(struct db *db, void *arg, struct fmd_err *err)
 {
+    struct prune_job *j = arg;
+    return queue_prune(db, j->before, &j->pruned, err);
+}
+
+/* Deletes finished tasks older than the retention, so the hot table stays small. */
+static int prune_finished(struct queue_run *run)
+{
+    struct prune_job j = {.before = clock_wall_ms() - env->task_retention_s * 1000};
+    struct fmd_err err = {0};
+    char result[64];
+    int rc = db_writer_run(env->writer, prune_write, &j, &err);
+    if (rc) {
+        snprintf(run->error, sizeof(run->error), "%s", err.msg);
+        return rc;
+    }
+    snprintf(result, sizeof(result), "{\"pruned\":%d}", j.pruned);
+    run->result = fmd_strdup(result);
+    return 0;
+}
+
+static int define_write(struct db *db, void *arg, struct fmd_err *err)
+{
+    /* Every five minutes: frequent enough that the table never grows far. */
+    return queue_periodic_define(db, "queue.retention", "*/5 * * * *", PRUNE_KIND, "low", NULL,
+                                 clock_wall_ms(), err);
+}
+
+int tasks_register_all(const struct tasks_env *e, struct fmd_err *err)
+{
+    int rc;
     env = e;
     queue_unregister_all();
-    return queue_register(WEBHOOK_TASK_KIND, webhook_deliver);
+    if ((rc = queue_register(WEBHOOK_TASK_KIND, webhook_deliver)) ||
+        (rc = queue_register(PRUNE_KIND, prune_finished)))
+        return fmd_errf(err, rc, "cannot register task handlers");
+    return db_writer_run(e->writer, define_write, NULL, err);
 }

@@ -140,3 +140,9 @@ def test_a_dead_workers_task_is_rescued_within_seconds(admin, project):
     assert task["attempts"] == 2          # the lost attempt counted, then one more
     text = admin.get("/metrics").text
     assert "formd_queue_lease_rescues_total" in text
+
+
+def test_the_retention_task_is_scheduled(admin):
+    with sqlite3.connect(os.path.join(admin.server.data_dir, "formd.db"), timeout=30) as db:
+        rows = db.execute("SELECT name, cron, kind, queue FROM periodic_tasks").fetchall()
+    assert ("queue.retention", "*/5 * * * *", "queue.prune", "low") in rows

@@ -18,6 +18,7 @@
 #include "core/mem.h"
 #include "db/migrate.h"
 #include "db/writer.h"
+#include "queue/periodic.h"
 #include "queue/queue.h"
 #include "queue/worker.h"
 
@@ -356,6 +357,42 @@ static void stop_lets_running_tasks_finish(void **state)
     assert_int_equal(count_state(f, "completed"), 1);
 }
 
+static void periodic_tasks_fire_once_per_tick(void **state)
+{
+    struct fixture *f = *state;
+    struct fmd_err err = {0};
+    int64_t t0, now;
+    int n;
+
+    assert_int_equal(clock_parse_rfc3339("2026-11-28T12:00:30Z", &t0), 0);
+    assert_int_equal(queue_periodic_define(f->db, "report", "*/5 * * * *", "test.ok", "low",
+                                           NULL, t0, &err), 0);
+    assert_int_equal(queue_periodic_run(f->db, t0, &n, &err), 0);
+    assert_int_equal(n, 0);                               /* next is 12:05 */
+    now = t0 + 5 * 60 * 1000;                             /* 12:05:30 */
+    assert_int_equal(queue_periodic_run(f->db, now, &n, &err), 0);
+    assert_int_equal(n, 1);
+    /* A second scheduler looking at the same moment finds the tick taken. */
+    assert_int_equal(queue_periodic_run(f->db, now, &n, &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(count_state(f, "available"), 1);
+    /* Down for an hour: one catch-up run, not twelve. */
+    now += 60 * 60 * 1000;
+    assert_int_equal(queue_periodic_run(f->db, now, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(count_state(f, "available"), 2);
+    /* Redefining with the same expression keeps the schedule; a bad one is refused. */
+    assert_int_equal(queue_periodic_define(f->db, "report", "*/5 * * * *", "test.ok", "low",
+                                           NULL, now, &err), 0);
+    assert_int_equal(queue_periodic_define(f->db, "report", "61 * * * *", "test.ok", "low",
+                                           NULL, now, &err), FMD_EINVAL);
+    assert_non_null(strstr(err.msg, "minute"));
+    assert_int_equal(queue_periodic_define(f->db, "never", "0 0 30 2 *", "test.ok", "low",
+                                           NULL, now, &err), FMD_EINVAL);
+    assert_int_equal(queue_periodic_remove(f->db, "report", &err), 0);
+    assert_int_equal(queue_periodic_remove(f->db, "report", &err), FMD_ENOTFOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +408,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(scheduled_tasks_wait_for_their_time, setup, teardown),
         cmocka_unit_test_setup_teardown(low_priority_queue_is_not_starved, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_lets_running_tasks_finish, setup, teardown),
+        cmocka_unit_test_setup_teardown(periodic_tasks_fire_once_per_tick, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
