@@ -67,6 +67,7 @@ static const struct http_route routes[] = {
     {HTTP_GET, "/v1/webhooks/{}", api_webhook_get, "Get a webhook"},
     {HTTP_DELETE, "/v1/webhooks/{}", api_webhook_delete, "Delete a webhook"},
     {HTTP_GET, "/v1/webhooks/{}/deliveries", api_webhook_deliveries, "Delivery attempts"},
+    {HTTP_GET, "/v1/tasks", api_task_list, "List tasks"},
     {HTTP_GET, "/v1/tasks/{}", api_task_get, "Get a task"},
     {HTTP_POST, "/v1/tasks/{}/retry", api_task_retry, "Run a task again"},
     {HTTP_POST, "/v1/tasks/{}/cancel", api_task_cancel, "Cancel a task"},

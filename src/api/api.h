@@ -131,6 +131,7 @@ void api_webhook_get(struct http_req *req);
 void api_webhook_delete(struct http_req *req);
 void api_webhook_deliveries(struct http_req *req);
 void api_task_get(struct http_req *req);
+void api_task_list(struct http_req *req);
 void api_task_retry(struct http_req *req);
 void api_task_cancel(struct http_req *req);
 void api_queue_list(struct http_req *req);

@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "db/db.h"
 #include "metrics/metrics.h"
+#include "queue/queue.h"
 #include "store/health.h"
 #include "core/banned.h"
 
@@ -16,7 +17,7 @@ extern const char _binary_openapi_json_start[];
 extern const char _binary_openapi_json_end[];
 
 static struct metric *m_requests, *m_duration, *m_inflight, *m_batch, *m_commit, *m_db,
-    *m_uptime;
+    *m_uptime, *m_qdepth, *m_qrunning, *m_qscheduled, *m_qdiscarded, *m_qage;
 
 int api_metrics_init(void)
 {
@@ -47,7 +48,24 @@ int api_metrics_init(void)
                            METRIC_COUNTER, NULL, NULL, 0);
     m_uptime = metric_register("formd_uptime_seconds", "Seconds since the server started",
                                METRIC_GAUGE, NULL, NULL, 0);
-    return m_requests && m_duration && m_inflight && m_batch && m_commit && m_db && m_uptime
+    {
+        static const char *const q[] = {"queue", NULL};
+        m_qdepth = metric_register("formd_queue_depth", "Tasks runnable now, per queue",
+                                   METRIC_GAUGE, q, NULL, 0);
+        m_qrunning = metric_register("formd_queue_running", "Tasks running, per queue",
+                                     METRIC_GAUGE, q, NULL, 0);
+        m_qscheduled = metric_register("formd_queue_scheduled",
+                                       "Tasks waiting for their time or a retry, per queue",
+                                       METRIC_GAUGE, q, NULL, 0);
+        m_qdiscarded = metric_register("formd_queue_discarded",
+                                       "Tasks in the dead-letter set, per queue", METRIC_GAUGE,
+                                       q, NULL, 0);
+        m_qage = metric_register("formd_queue_oldest_age_seconds",
+                                 "How long the oldest runnable task has waited, per queue",
+                                 METRIC_GAUGE, q, NULL, 0);
+    }
+    return m_requests && m_duration && m_inflight && m_batch && m_commit && m_db && m_uptime &&
+                   m_qdepth && m_qrunning && m_qscheduled && m_qdiscarded && m_qage
                ? 0
                : FMD_ENOMEM;
 }
@@ -103,6 +121,32 @@ void api_readyz(struct http_req *req)
     api_write(req, health_write, NULL, ready_answer);
 }
 
+/* Queue depths are read from the database at scrape time: cheap, and true
+ * for every process sharing the database. */
+static void queue_gauges(struct http_req *req)
+{
+    struct fmd_err err = {0};
+    struct db *db = api_db(req);
+    json_t *list, *q;
+    size_t i;
+
+    if (!db || queue_stats_json(db, clock_wall_ms(), &list, &err))
+        return;
+    json_array_foreach(list, i, q) {
+        const char *labels[] = {json_string_value(json_object_get(q, "name")), NULL};
+        metric_set(m_qdepth, labels, (double)json_integer_value(json_object_get(q, "depth")));
+        metric_set(m_qrunning, labels,
+                   (double)json_integer_value(json_object_get(q, "running")));
+        metric_set(m_qscheduled, labels,
+                   (double)json_integer_value(json_object_get(q, "scheduled")));
+        metric_set(m_qdiscarded, labels,
+                   (double)json_integer_value(json_object_get(q, "discarded")));
+        metric_set(m_qage, labels,
+                   (double)json_integer_value(json_object_get(q, "oldest_age_ms")) / 1000.0);
+    }
+    json_decref(list);
+}
+
 void api_metrics(struct http_req *req)
 {
     struct app *app = req->app;
@@ -117,6 +161,7 @@ void api_metrics(struct http_req *req)
     metric_inc0(m_db, db_now - db_seen);
     db_seen = db_now;
     pthread_mutex_unlock(&lock);
+    queue_gauges(req);
     buf_reset(&req->out);
     if (metrics_render(&req->out)) {
         http_problem(req, FMD_ENOMEM, NULL, "cannot render metrics", NULL);

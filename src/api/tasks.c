@@ -112,7 +112,7 @@ void api_task_cancel(struct http_req *req)
     task_change(req, cancel_write);
 }
 
-/* ---- queues: global admins only ---- */
+/* ---- lists and queues: global admins only ---- */
 
 static struct principal *global_admin(struct http_req *req)
 {
@@ -122,6 +122,38 @@ static struct principal *global_admin(struct http_req *req)
         return NULL;
     }
     return pr;
+}
+
+static const char *const states[] = {"scheduled", "available", "running", "retryable",
+                                     "completed", "discarded", "cancelled", NULL};
+
+void api_task_list(struct http_req *req)
+{
+    struct queue_filter f = {0};
+    struct fmd_err err = {0};
+    struct db *db;
+    json_t *page;
+    int i;
+
+    if (!global_admin(req) || api_limit(req, &f.limit) || api_cursor(req, &f.cursor))
+        return;
+    f.state = http_query(req, "state");
+    f.queue = http_query(req, "queue");
+    f.kind = http_query(req, "kind");
+    for (i = 0; f.state && states[i] && strcmp(states[i], f.state); i++)
+        ;
+    if (f.state && !states[i]) {
+        http_problem(req, FMD_EINVAL, NULL, "'state' must be scheduled, available, running, "
+                                            "retryable, completed, discarded or cancelled", NULL);
+        return;
+    }
+    if (!(db = api_db(req)))
+        return;
+    if (queue_task_list(db, &f, &page, &err)) {
+        http_problem_err(req, &err);
+        return;
+    }
+    http_send_json(req, 200, page);
 }
 
 void api_queue_list(struct http_req *req)

@@ -1,11 +1,13 @@
 /* queue.c - SQL for the task queue: enqueue, claim, finish, retry, reap. */
 #include "queue/queue.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/mem.h"
+#include "metrics/metrics.h"
 #include "core/rand.h"
 #include "db/rows.h"
 #include "core/banned.h"
@@ -49,6 +51,17 @@ static int find_pending_key(struct db *db, const char *key, char id[ID_LEN + 1],
     return rc;
 }
 
+static struct metric *m_enqueued;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void register_metrics(void)
+{
+    static const char *const labels[] = {"queue", "kind", NULL};
+    m_enqueued = metric_register("formd_queue_enqueued_total",
+                                 "Tasks enqueued (counted in the enqueuing transaction)",
+                                 METRIC_COUNTER, labels, NULL, 0);
+}
+
 int queue_enqueue(struct db *db, const struct queue_new *t, char id[ID_LEN + 1], int *existing,
                   struct fmd_err *err)
 {
@@ -89,7 +102,14 @@ int queue_enqueue(struct db *db, const struct queue_new *t, char id[ID_LEN + 1],
     db_bind_text(st, 10, t->project_id);
     db_bind_text(st, 11, t->trace_id);
     db_bind_int(st, 12, now);
-    return rows_exec(st, err);
+    if ((rc = rows_exec(st, err)))
+        return rc;
+    {
+        const char *labels[] = {queue, t->kind, NULL};
+        pthread_once(&metrics_once, register_metrics);
+        metric_inc(m_enqueued, labels, 1);
+    }
+    return 0;
 }
 
 int queue_claim(struct db *db, const char *queue, const char *worker, int max, int64_t now,
@@ -360,39 +380,61 @@ int queue_set_paused(struct db *db, const char *name, int paused, struct fmd_err
     return db_changes(db) ? 0 : fmd_errf(err, FMD_ENOTFOUND, "no queue '%s'", name);
 }
 
+#define TASK_COLUMNS                                                                     \
+    "SELECT id, kind, queue, state, priority, attempt, max_attempts, progress, result, "   \
+    "error, run_at, created_at, updated_at, finished_at, COALESCE(project_id, '') "        \
+    "FROM tasks "
+
+static json_t *task_row(struct db_stmt *st)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                     "id", db_col_text(st, 0), "kind", db_col_text(st, 1), "queue",
+                     db_col_text(st, 2), "state", db_col_text(st, 3), "priority",
+                     (json_int_t)db_col_int(st, 4), "attempts", (json_int_t)db_col_int(st, 5),
+                     "max_attempts", (json_int_t)db_col_int(st, 6), "progress",
+                     db_col_null(st, 7) ? json_null() : json_real(db_col_double(st, 7)),
+                     "result", rows_json(st, 8), "error", rows_str_or_null(st, 9), "run_at",
+                     rows_time(db_col_int(st, 10)), "created_at", rows_time(db_col_int(st, 11)),
+                     "updated_at", rows_time(db_col_int(st, 12)), "finished_at",
+                     rows_time_or_null(st, 13));
+}
+
 int queue_task_json(struct db *db, const char *id, json_t **out, char project_id[ID_LEN + 1],
                     struct fmd_err *err)
 {
     struct db_stmt *st;
-    int rc = db_prepare(db,
-                        "SELECT id, kind, queue, state, priority, attempt, max_attempts, "
-                        "progress, result, error, run_at, created_at, updated_at, finished_at, "
-                        "COALESCE(project_id, '') FROM tasks WHERE id = $1",
-                        &st, err);
+    int rc = db_prepare(db, TASK_COLUMNS "WHERE id = $1", &st, err);
     if (rc)
         return rc;
     db_bind_text(st, 1, id);
     rc = db_step(st, err);
     if (rc == 1) {
         fmd_strlcpy(project_id, db_col_text(st, 14), ID_LEN + 1);
-        *out = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-                         "id", db_col_text(st, 0), "kind", db_col_text(st, 1), "queue",
-                         db_col_text(st, 2), "state", db_col_text(st, 3), "priority",
-                         (json_int_t)db_col_int(st, 4), "attempts",
-                         (json_int_t)db_col_int(st, 5), "max_attempts",
-                         (json_int_t)db_col_int(st, 6), "progress",
-                         db_col_null(st, 7) ? json_null() : json_real(db_col_double(st, 7)),
-                         "result", rows_json(st, 8), "error", rows_str_or_null(st, 9),
-                         "run_at", rows_time(db_col_int(st, 10)), "created_at",
-                         rows_time(db_col_int(st, 11)), "updated_at",
-                         rows_time(db_col_int(st, 12)), "finished_at",
-                         rows_time_or_null(st, 13));
-        rc = *out ? 0 : fmd_errf(err, FMD_ENOMEM, "out of memory");
+        rc = (*out = task_row(st)) ? 0 : fmd_errf(err, FMD_ENOMEM, "out of memory");
     } else if (rc == 0) {
         rc = fmd_errf(err, FMD_ENOTFOUND, "no such task");
     }
     db_done(st);
     return rc;
+}
+
+int queue_task_list(struct db *db, const struct queue_filter *f, json_t **page,
+                    struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db,
+                        TASK_COLUMNS "WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR queue = $2) "
+                        "AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR id < $4) "
+                        "ORDER BY id DESC LIMIT $5",
+                        &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, f->state);
+    db_bind_text(st, 2, f->queue);
+    db_bind_text(st, 3, f->kind);
+    db_bind_text(st, 4, f->cursor);
+    db_bind_int(st, 5, f->limit + 1);
+    return rows_page(st, f->limit, task_row, page, err);
 }
 
 int queue_stats_json(struct db *db, int64_t now, json_t **out, struct fmd_err *err)

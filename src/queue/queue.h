@@ -106,6 +106,15 @@ int queue_set_paused(struct db *db, const char *name, int paused, struct fmd_err
 /* {id, kind, queue, state, priority, attempts, max_attempts, progress, result, error, ...} */
 int queue_task_json(struct db *db, const char *id, json_t **out, char project_id[ID_LEN + 1],
                     struct fmd_err *err);
+struct queue_filter {
+    const char *state, *queue, *kind;   /* NULL: any */
+    const char *cursor;
+    int limit;
+};
+
+/* Tasks newest first as {items, next_cursor}. */
+int queue_task_list(struct db *db, const struct queue_filter *f, json_t **page,
+                    struct fmd_err *err);
 /* [{name, paused, available, scheduled, running, retryable, discarded, oldest_age_ms}] */
 int queue_stats_json(struct db *db, int64_t now, json_t **out, struct fmd_err *err);
 

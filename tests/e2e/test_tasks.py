@@ -146,3 +146,21 @@ def test_the_retention_task_is_scheduled(admin):
     with sqlite3.connect(os.path.join(admin.server.data_dir, "formd.db"), timeout=30) as db:
         rows = db.execute("SELECT name, cron, kind, queue FROM periodic_tasks").fetchall()
     assert ("queue.retention", "*/5 * * * *", "queue.prune", "low") in rows
+
+
+def test_task_list_filters(admin, project):
+    tid = insert_task(admin.server, kind="test.listed", queue="high", project_id=project)
+    wait_task(admin, tid, "discarded")
+    page = admin.get("/v1/tasks?kind=test.listed&state=discarded").json()
+    assert [t["id"] for t in page["items"]] == [tid]
+    assert admin.get("/v1/tasks?queue=high&kind=test.listed").json()["items"][0]["id"] == tid
+    assert admin.get("/v1/tasks?state=running&kind=test.listed").json()["items"] == []
+    problem(admin.get("/v1/tasks?state=bogus"), 400, "invalid")
+    problem(admin.get("/v1/tasks?cursor=nope"), 400, "invalid")
+
+
+def test_queue_gauges(admin, project):
+    text = admin.get("/metrics").text
+    for name in ("formd_queue_depth", "formd_queue_running", "formd_queue_scheduled",
+                 "formd_queue_discarded", "formd_queue_oldest_age_seconds"):
+        assert f'{name}{{queue="low"}}' in text, name
