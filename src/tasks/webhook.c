@@ -2,6 +2,7 @@
 #include "tasks/webhook.h"
 
 #include <curl/curl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,38 +157,43 @@ static void record_attempt(struct attempt *a)
         log_warn("cannot log a webhook delivery: %s", err.msg);
 }
 
+/* Appends one header line; on failure the list is freed and NULL returned. */
+static struct curl_slist *add_header(struct curl_slist *h, const char *line)
+{
+    struct curl_slist *next = curl_slist_append(h, line);
+    if (!next)
+        curl_slist_free_all(h);
+    return next;
+}
+
 /* Headers of one attempt, freed by the caller with curl_slist_free_all. */
 static struct curl_slist *signed_headers(const struct store_webhook *w, const char *msg_id,
                                          const char *body, size_t len, char *why, size_t cap)
 {
     unsigned char key[WEBHOOK_KEY_MAX];
     size_t keylen = 0;
-    char sig[WEBHOOK_SIG_MAX], line[512];
-    struct curl_slist *h = NULL, *next;
+    char sig[WEBHOOK_SIG_MAX], id_line[300], ts_line[64], sig_line[80];
+    struct curl_slist *h;
     struct fmd_err err = {0};
     int64_t ts = clock_wall_ms() / 1000;
-    const char *lines[5];
-    int i;
 
-    if (webhook_secret_parse(w->secret, key, &keylen, &err) ||
-        webhook_sign(key, keylen, msg_id, ts, body, len, sig, sizeof(sig))) {
+    int bad = webhook_secret_parse(w->secret, key, &keylen, &err) ||
+              webhook_sign(key, keylen, msg_id, ts, body, len, sig, sizeof(sig));
+    sodium_memzero(key, sizeof(key));
+    if (bad) {
         snprintf(why, cap, "cannot sign the message: %s", err.msg[0] ? err.msg : "bad secret");
         return NULL;
     }
-    lines[0] = "Content-Type: application/json";
-    lines[1] = "User-Agent: formd-webhooks/1";
-    for (i = 0; i < 2; i++)
-        if ((next = curl_slist_append(h, lines[i])))
-            h = next;
-    snprintf(line, sizeof(line), "webhook-id: %s", msg_id);
-    if ((next = curl_slist_append(h, line)))
-        h = next;
-    snprintf(line, sizeof(line), "webhook-timestamp: %lld", (long long)ts);
-    if ((next = curl_slist_append(h, line)))
-        h = next;
-    snprintf(line, sizeof(line), "webhook-signature: %s", sig);
-    if ((next = curl_slist_append(h, line)))
-        h = next;
+    snprintf(id_line, sizeof(id_line), "webhook-id: %s", msg_id);
+    snprintf(ts_line, sizeof(ts_line), "webhook-timestamp: %lld", (long long)ts);
+    snprintf(sig_line, sizeof(sig_line), "webhook-signature: %s", sig);
+    h = add_header(NULL, "Content-Type: application/json");
+    h = h ? add_header(h, "User-Agent: formd-webhooks/1") : NULL;
+    h = h ? add_header(h, id_line) : NULL;
+    h = h ? add_header(h, ts_line) : NULL;
+    h = h ? add_header(h, sig_line) : NULL;
+    if (!h)
+        snprintf(why, cap, "out of memory");
     return h;
 }
 
