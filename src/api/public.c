@@ -116,7 +116,8 @@ static int submit_write(struct db *db, void *arg, struct fmd_err *err)
     if ((rc = store_form_take_slot(db, s->row.form_id, err)) ||
         (rc = store_submission_insert(db, &s->row, err)))
         return rc;
-    return webhook_submission_event(db, s->project_id, "submission.created", s->row.id, err);
+    return webhook_submission_event(db, s->project_id, s->row.form_id, "submission.created",
+                                    s->row.id, err);
 }
 
 /* The 201 for a stored submission, the same whether it is new or replayed. */

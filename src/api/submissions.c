@@ -214,7 +214,7 @@ static void gone_answer(struct http_req *req)
 /* The change's webhook event, in the change's own transaction. */
 static int event(struct db *db, const struct sub_op *op, const char *name, struct fmd_err *err)
 {
-    return webhook_submission_event(db, op->project_id, name, op->id, err);
+    return webhook_submission_event(db, op->project_id, op->form_id, name, op->id, err);
 }
 
 /* ---- patch: review and edit ---- */

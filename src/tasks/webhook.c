@@ -90,18 +90,12 @@ int webhook_enqueue_event(struct db *db, const char *form_id, const char *projec
     return store_webhooks_each(db, form_id, event, enqueue_one, &c, err);
 }
 
-int webhook_submission_event(struct db *db, const char *project_id, const char *event,
-                             const char *submission_id, struct fmd_err *err)
+int webhook_submission_event(struct db *db, const char *project_id, const char *form_id,
+                             const char *event, const char *submission_id, struct fmd_err *err)
 {
-    struct enqueue_ctx c = {.db = db, .project_id = project_id, .event = event,
-                            .submission_id = submission_id, .err = err};
-    char form_id[ID_LEN + 1];
-    int version, deleted, rc;
-
-    if ((rc = store_submission_owner(db, submission_id, form_id, &version, &deleted, err)))
-        return rc;
-    c.form_id = form_id;
-    rc = store_webhooks_each(db, form_id, event, enqueue_one, &c, err);
+    struct enqueue_ctx c = {.db = db, .form_id = form_id, .project_id = project_id,
+                            .event = event, .submission_id = submission_id, .err = err};
+    int rc = store_webhooks_each(db, form_id, event, enqueue_one, &c, err);
     json_decref(c.loaded);
     return rc;
 }

@@ -41,8 +41,8 @@ int webhook_enqueue_event(struct db *db, const char *form_id, const char *projec
  * submission.purged) is the event's data. Costs one query when no webhook
  * listens.
  */
-int webhook_submission_event(struct db *db, const char *project_id, const char *event,
-                             const char *submission_id, struct fmd_err *err);
+int webhook_submission_event(struct db *db, const char *project_id, const char *form_id,
+                             const char *event, const char *submission_id, struct fmd_err *err);
 
 /* The queue handler for WEBHOOK_TASK_KIND. */
 int webhook_deliver(struct queue_run *run);
