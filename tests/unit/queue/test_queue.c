@@ -357,6 +357,46 @@ static void stop_lets_running_tasks_finish(void **state)
     assert_int_equal(count_state(f, "completed"), 1);
 }
 
+static atomic_int progress_seen;
+
+static int progress_handler(struct queue_run *run)
+{
+    queue_run_progress(run, 0.5);
+    /* Hold the task until the test has seen the progress land. */
+    while (!atomic_load(&progress_seen) && !queue_run_stopping(run))
+        usleep(2000);
+    return 0;
+}
+
+static void long_tasks_report_progress(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_pool *p;
+    char id[ID_LEN + 1], pid[ID_LEN + 1];
+    int64_t until = clock_wall_ms() + 10000;
+    double progress = -1;
+    json_t *j;
+
+    atomic_store(&progress_seen, 0);
+    assert_int_equal(queue_register("test.progress", progress_handler), 0);
+    enqueue(f, "test.progress", NULL, 0, NULL, id, NULL);
+    p = start_pool(f, 1);
+    while (progress != 0.5 && clock_wall_ms() < until) {
+        assert_int_equal(queue_task_json(f->db, id, &j, pid, NULL), 0);
+        progress = json_is_real(json_object_get(j, "progress"))
+                       ? json_real_value(json_object_get(j, "progress")) : -1;
+        json_decref(j);
+        usleep(5000);
+    }
+    atomic_store(&progress_seen, 1);
+    assert_true(progress == 0.5);
+    wait_state(f, "completed", 1, 10);
+    queue_pool_stop(p, 5000);
+    assert_int_equal(queue_task_json(f->db, id, &j, pid, NULL), 0);
+    assert_true(json_real_value(json_object_get(j, "progress")) == 1.0);
+    json_decref(j);
+}
+
 static void periodic_tasks_fire_once_per_tick(void **state)
 {
     struct fixture *f = *state;
@@ -409,6 +449,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(low_priority_queue_is_not_starved, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_lets_running_tasks_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(periodic_tasks_fire_once_per_tick, setup, teardown),
+        cmocka_unit_test_setup_teardown(long_tasks_report_progress, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
