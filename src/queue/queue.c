@@ -451,20 +451,24 @@ int queue_stats_json(struct db *db, int64_t now, json_t **out, struct fmd_err *e
         "  (SELECT COUNT(*) FROM tasks t WHERE t.queue = q.name AND t.state = 'running'), "
         "  (SELECT COUNT(*) FROM tasks t WHERE t.queue = q.name AND t.state = 'discarded'), "
         "  (SELECT MIN(t.run_at) FROM tasks t WHERE t.queue = q.name AND t.state IN " RUNNABLE
-        "     AND t.run_at <= $1) "
+        "     AND t.run_at <= $1), "
+        "  (SELECT COUNT(*) FROM tasks t WHERE t.queue = q.name AND t.state = 'completed' "
+        "     AND t.finished_at > $1 - 60000) "
         "FROM queues q ORDER BY q.name",
         &st, err);
     if (rc)
         goto out;
     db_bind_int(st, 1, now);
     while ((rc = db_step(st, err)) == 1) {
-        json_t *q = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I}", "name", db_col_text(st, 0),
+        json_t *q = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
+                              db_col_text(st, 0),
                               "paused", (int)db_col_int(st, 1), "depth",
                               (json_int_t)db_col_int(st, 2), "scheduled",
                               (json_int_t)db_col_int(st, 3), "running",
                               (json_int_t)db_col_int(st, 4), "discarded",
                               (json_int_t)db_col_int(st, 5), "oldest_age_ms",
-                              (json_int_t)(db_col_null(st, 6) ? 0 : now - db_col_int(st, 6)));
+                              (json_int_t)(db_col_null(st, 6) ? 0 : now - db_col_int(st, 6)),
+                              "completed_last_minute", (json_int_t)db_col_int(st, 7));
         if (json_array_append_new(list, q)) {
             rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
             break;

@@ -115,7 +115,8 @@ struct queue_filter {
 /* Tasks newest first as {items, next_cursor}. */
 int queue_task_list(struct db *db, const struct queue_filter *f, json_t **page,
                     struct fmd_err *err);
-/* [{name, paused, available, scheduled, running, retryable, discarded, oldest_age_ms}] */
+/* [{name, paused, depth, scheduled, running, discarded, oldest_age_ms,
+ *   completed_last_minute}] */
 int queue_stats_json(struct db *db, int64_t now, json_t **out, struct fmd_err *err);
 
 #endif

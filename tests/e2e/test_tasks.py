@@ -164,3 +164,8 @@ def test_queue_gauges(admin, project):
     for name in ("formd_queue_depth", "formd_queue_running", "formd_queue_scheduled",
                  "formd_queue_discarded", "formd_queue_oldest_age_seconds"):
         assert f'{name}{{queue="low"}}' in text, name
+
+
+def test_queues_show_throughput(admin):
+    q = admin.get("/v1/queues").json()["items"][0]
+    assert isinstance(q["completed_last_minute"], int)
