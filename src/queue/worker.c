@@ -296,17 +296,19 @@ static void *worker_main(void *arg)
 
 /* ---- dispatcher ---- */
 
-static void claim_round(struct queue_pool *p, int free_slots)
+#define CLAIM_MAX 256
+
+/* Claims up to want (<= CLAIM_MAX) tasks into the ready ring; returns how many. */
+static int claim_round(struct queue_pool *p, int want)
 {
-    struct queue_task got[256];
-    struct claim_job c = {.p = p, .out = got, .now = clock_wall_ms()};
+    struct queue_task got[CLAIM_MAX];
+    struct claim_job c = {.p = p, .out = got, .want = want, .now = clock_wall_ms()};
     struct fmd_err err = {0};
     int i;
 
-    c.want = free_slots < 256 ? free_slots : 256;
     if (db_writer_run(p->o.writer, claim_write, &c, &err)) {
         log_error("claiming tasks failed: %s", err.msg);
-        return;
+        return 0;
     }
     pthread_mutex_lock(&p->lock);
     for (i = 0; i < c.got; i++) {
@@ -314,10 +316,11 @@ static void claim_round(struct queue_pool *p, int free_slots)
         p->ready[(p->ready_head + p->ready_len) % p->o.workers] = got[i];
         p->ready_len++;
         metric_inc(m_claimed, labels, 1);
+        /* One waiter per task: a broadcast would wake the whole pool for each claim. */
+        pthread_cond_signal(&p->work);
     }
-    if (c.got)
-        pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->lock);
+    return c.got;
 }
 
 struct heartbeat_job {
@@ -360,7 +363,7 @@ static void *dispatcher_main(void *arg)
 
     while (!atomic_load(&p->stopping)) {
         int64_t now = clock_wall_ms();
-        int free_slots;
+        int free_slots, want, got;
 
         if (now >= next_beat || now >= next_reap) {
             upkeep(p, now, now >= next_reap);
@@ -372,13 +375,17 @@ static void *dispatcher_main(void *arg)
         free_slots = p->o.workers - p->running - p->ready_len;
         p->woken = 0;
         pthread_mutex_unlock(&p->lock);
-        if (free_slots > 0)
-            claim_round(p, free_slots);
+        want = free_slots < CLAIM_MAX ? free_slots : CLAIM_MAX;
+        got = want > 0 ? claim_round(p, want) : 0;
 
+        /*
+         * Claim again at once while claims come back full and there is room;
+         * otherwise sleep until new work is announced, a worker frees a slot,
+         * or the tick (scheduled tasks and upkeep).
+         */
         pthread_mutex_lock(&p->lock);
         free_slots = p->o.workers - p->running - p->ready_len;
-        /* Nothing claimable or no room: sleep until woken, a slot frees, or a tick. */
-        if (!p->woken && !atomic_load(&p->stopping)) {
+        if (!p->woken && !atomic_load(&p->stopping) && (free_slots <= 0 || got < want)) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += IDLE_WAIT_MS * 1000000L;
@@ -386,8 +393,7 @@ static void *dispatcher_main(void *arg)
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
             }
-            if (free_slots <= 0 || p->ready_len == 0)
-                pthread_cond_timedwait(&p->wake, &p->lock, &ts);
+            pthread_cond_timedwait(&p->wake, &p->lock, &ts);
         }
         pthread_mutex_unlock(&p->lock);
     }
