@@ -4,7 +4,7 @@
 #   make run      install what is missing, build, serve on the embedded default
 #   make test     install what is missing, then unit + end-to-end + fuzz tests,
 #                 once on the normal build and once under ASan + UBSan
-#   make bench    bench/http.sh (wrk, side by side with nginx)
+#   make bench    bench/*.sh: formd side by side with its peers (nginx, BullMQ, ...)
 
 CC      ?= cc
 PKGS    := libmicrohttpd jansson sqlite3 libsodium libpcre2-8 libcurl
@@ -106,6 +106,7 @@ test-fuzz: $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
 bench: build/formd
 	@bench/http.sh
+	@bench/queue.sh
 
 clean:
 	rm -rf build
