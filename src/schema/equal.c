@@ -9,6 +9,8 @@
 #include "schema/schema_int.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/banned.h"
@@ -104,14 +106,17 @@ static uint64_t mix(uint64_t h)
 
 static uint64_t bytes_hash(const char *s, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;   /* FNV-1a */
-    size_t i;
+    uint64_t h = 0xcbf29ce484222325ULL ^ n, w;
 
-    for (i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ULL;
+    while (n >= 8) {   /* eight bytes a step */
+        memcpy(&w, s, 8);
+        h = mix(h ^ w);
+        s += 8;
+        n -= 8;
     }
-    return h;
+    w = 0;
+    memcpy(&w, s, n);
+    return h ^ w;
 }
 
 static uint64_t number_hash(const json_t *v)
@@ -154,4 +159,115 @@ uint64_t schema__json_hash(const json_t *v)
     default:
         return (uint64_t)json_typeof(v) * 0x9e3779b97f4a7c15ULL;
     }
+}
+
+/* ---- exact decimals, for multipleOf ---- */
+
+static void dec_trim(struct sdec *x)
+{
+    if (x->d == 0) {
+        x->e = 0;
+        return;
+    }
+    while (x->d % 10 == 0) {
+        x->d /= 10;
+        x->e++;
+    }
+}
+
+/*
+ * The decimal d * 10^-k with the fewest fraction digits k <= 22 whose nearest
+ * double is x, for d < 2^53: then d and 10^k are exact doubles and d / 10^k
+ * rounds correctly, so the check is exact. 0 if there is none (the caller
+ * then prints x).
+ */
+static int dec_fast(double x, struct sdec *out)
+{
+    static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+                                 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+                                 1e20, 1e21, 1e22};
+    int k;
+
+    for (k = 0; k <= 22; k++) {
+        double y = nearbyint(x * p10[k]);
+        if (y >= 9007199254740992.0)
+            return 0;
+        if (y / p10[k] == x) {
+            out->d = (uint64_t)y;
+            out->e = -k;
+            dec_trim(out);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int schema__dec_of(const json_t *v, struct sdec *out)
+{
+    char buf[48], *p, *end;
+    double x;
+    int prec, nd = 0;
+
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        out->d = i < 0 ? (uint64_t)(-(i + 1)) + 1 : (uint64_t)i;
+        out->e = 0;
+        dec_trim(out);
+        return 0;
+    }
+    x = fabs(json_real_value(v));
+    if (!isfinite(x))
+        return -1;
+    if (dec_fast(x, out))
+        return 0;
+    /* The shortest decimal that reads back as x: what the document said. */
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof(buf), "%.*e", prec - 1, x);
+        if (strtod(buf, NULL) == x)
+            break;
+    }
+    out->d = 0;
+    for (p = buf; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9') {
+            out->d = out->d * 10 + (uint64_t)(*p - '0');
+            nd++;
+        }
+    out->e = (int)strtol(p + 1, &end, 10) - (nd - 1);
+    dec_trim(out);
+    return 0;
+}
+
+/* 10^k mod m, m > 0. */
+static uint64_t pow10_mod(int k, uint64_t m)
+{
+    unsigned __int128 r = 1 % m, b = 10 % m;
+
+    while (k > 0) {
+        if (k & 1)
+            r = r * b % m;
+        b = b * b % m;
+        k >>= 1;
+    }
+    return (uint64_t)r;
+}
+
+int schema__dec_multiple(const struct sdec *a, const struct sdec *b)
+{
+    unsigned __int128 big;
+    int k;
+
+    if (a->d == 0)
+        return 1;
+    if (b->d == 0)
+        return 0;
+    if (a->e >= b->e)   /* a = (a.d * 10^k) * 10^b.e: check a.d * 10^k mod b.d */
+        return (unsigned __int128)(a->d % b->d) * pow10_mod(a->e - b->e, b->d) % b->d == 0;
+    /* b = (b.d * 10^k) * 10^a.e, larger than a.d unless k is small */
+    big = b->d;
+    for (k = b->e - a->e; k > 0; k--) {
+        big *= 10;
+        if (big > a->d)
+            return 0;
+    }
+    return a->d % (uint64_t)big == 0;
 }

@@ -1,11 +1,14 @@
 /*
  * regex.c - compiles JSON Schema patterns (ECMA-262 syntax) with PCRE2.
  *
- * The two dialects agree on what forms use. One gap is closed here: ECMA-262
+ * The two dialects agree on what forms use. Two gaps are closed here: ECMA-262
  * names Unicode general categories in full (\p{Letter}, \p{gc=Lu},
  * \p{General_Category=Decimal_Number}) where PCRE2 10.42 knows only the short
  * names (\p{L}, \p{Lu}, \p{Nd}); such escapes are rewritten to the short name
  * before compiling. Script names (\p{Greek}, \p{Script=Greek}) need nothing.
+ * And ECMA-262's \s is Unicode white space (NBSP, U+2028, U+FEFF, ...): \s,
+ * and \S outside a character class, are rewritten to that set (\S inside a
+ * class stays ASCII). \d and \w are ASCII in both.
  * Offsets in compile errors refer to the pattern as rewritten, which differs
  * from the original only after such an escape.
  */
@@ -65,28 +68,50 @@ static const char *short_category(const char *s, size_t n)
 }
 
 /* pat[0..n) with long category names made short, into out. 0 or FMD_ENOMEM. */
+/* ECMA-262's \s: WhiteSpace and LineTerminator, Unicode-wide; PCRE2's \s
+ * without UCP is ASCII only (and UCP would widen \d and \w too). */
+#define ECMA_SPACE "\\s\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}" \
+                   "\\x{205f}\\x{3000}\\x{feff}"
+
+/* Rewrites the escape at pat[i] (pat[i] is '\\'); *i moves past it. */
+static int rewrite_escape(const char *pat, size_t n, size_t *i, int in_class, struct buf *out)
+{
+    const char *close = NULL, *name = NULL;
+    char c = pat[*i + 1];
+
+    if (c == 's' || (c == 'S' && !in_class)) {
+        *i += 2;
+        return in_class ? buf_adds(out, ECMA_SPACE)
+             : buf_printf(out, "[%s%s]", c == 'S' ? "^" : "", ECMA_SPACE);
+    }
+    /* An escape is two characters, so "\\p{...}" is not a property. */
+    if ((c == 'p' || c == 'P') && *i + 2 < n && pat[*i + 2] == '{')
+        close = memchr(pat + *i + 3, '}', n - *i - 3);
+    if (close)
+        name = short_category(pat + *i + 3, (size_t)(close - pat) - *i - 3);
+    if (name) {
+        *i = (size_t)(close - pat) + 1;
+        return buf_printf(out, "\\%c{%s}", c, name);
+    }
+    *i += 2;
+    return buf_add(out, pat + *i - 2, 2);
+}
+
 static int rewrite(const char *pat, size_t n, struct buf *out)
 {
     size_t i = 0;
-    int rc = 0;
+    int rc = 0, in_class = 0;
 
     while (!rc && i < n) {
-        const char *close, *name;
-        if (pat[i] != '\\' || i + 1 == n) {
-            rc = buf_addc(out, pat[i++]);
+        if (pat[i] == '\\' && i + 1 < n) {
+            rc = rewrite_escape(pat, n, &i, in_class, out);
             continue;
         }
-        /* An escape is two characters, so "\\p{...}" is not a property. */
-        close = (pat[i + 1] == 'p' || pat[i + 1] == 'P') && i + 2 < n && pat[i + 2] == '{'
-              ? memchr(pat + i + 3, '}', n - i - 3) : NULL;
-        name = close ? short_category(pat + i + 3, (size_t)(close - pat) - i - 3) : NULL;
-        if (name) {
-            rc = buf_printf(out, "\\%c{%s}", pat[i + 1], name);
-            i = (size_t)(close - pat) + 1;
-        } else {
-            rc = buf_add(out, pat + i, 2);
-            i += 2;
-        }
+        if (pat[i] == '[' && !in_class)
+            in_class = 1;
+        else if (pat[i] == ']' && in_class)
+            in_class = 0;
+        rc = buf_addc(out, pat[i++]);
     }
     return rc ? FMD_ENOMEM : 0;
 }
@@ -99,7 +124,7 @@ int schema__regex_compile(const char *pat, size_t len, pcre2_compile_context *cc
     int ec, rc;
 
     *out = NULL;
-    buf_init(&b, len * 4 + 64);   /* each escape grows by at most "{Lu}" */
+    buf_init(&b, len * 48 + 64);   /* each two-byte escape grows to at most ~90 bytes */
     rc = rewrite(pat, len, &b);
     if (rc)
         goto out;

@@ -1,26 +1,28 @@
 /*
- * validate.c - compiles JSON Schema 2020-12 documents and validates instances.
+ * validate.c - compiles JSON Schema 2020-12 documents into validation programs.
  *
- * A compiled schema is a private copy of the document plus two read-only
- * tables keyed by the address of a node in that copy: the PCRE2 code of every
- * pattern (keyed by the "pattern" string node, or by the key string of a
- * patternProperties member, which Jansson keeps at a fixed address) and the
- * target of every "$ref" (keyed by the "$ref" string node). Validation walks
- * the copy and the instance side by side; all it changes lives in a struct
- * vctx on the caller's stack, which is what lets threads share a schema.
+ * Compiling has two passes over private copies of the documents involved
+ * (the schema itself, and what it references from the registry or the
+ * built-in meta-schemas):
  *
- * One table, keywords[], gives each supported keyword the shape its value
- * must have (checked by schema_compile) and the function that applies it.
+ *  1. index: walk each document along the keywords that hold subschemas,
+ *     tracking the base URI ("$id"), and record every resource URI, every
+ *     "$anchor" / "$dynamicAnchor" as "uri#name", and for every schema object
+ *     its resource and JSON Pointer;
+ *  2. compile: turn each schema object reached from the root (by keywords or
+ *     by references) into one struct snode, once, through a work list so a
+ *     long reference chain cannot exhaust the stack: the keywords become an
+ *     array of struct sop in evaluation order, with "$ref" targets resolved
+ *     to nodes, patterns compiled, "properties" in a hash table, "required"
+ *     names that are also properties marked so one pass over the instance
+ *     answers both, enum members pre-hashed.
  *
- * Every evaluation function returns V_OK, V_FAIL (the instance is invalid
- * here; in collecting mode the error is already recorded), V_STOP (stop
- * everything: the error cap is reached or a cost bound was hit, and the
- * instance is invalid) or a negative FMD_E* code.
+ * eval.c runs the program. One table, keywords[], gives each keyword its
+ * vocabulary, the shape its value must have and how it compiles.
  */
 #include "schema/validate.h"
 
 #include <assert.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,16 +35,35 @@
 #include "core/banned.h"
 
 #define MAX_DOC_DEPTH     64        /* JSON nesting of a schema document */
-#define MAX_REF_DEPTH     64        /* $ref hops on one evaluation path */
-#define MAX_EVAL_DEPTH    512       /* subschemas on one evaluation path */
-#define MAX_STEPS         2000000L  /* subschema applications per validation */
+#define MAX_DOCS          64        /* documents one schema may pull in */
 #define MATCH_LIMIT       100000
 #define MATCH_DEPTH_LIMIT 1000
 #define PATH_MAX_BYTES    ((size_t)1 << 30)
+#define DEFAULT_BASE      "urn:formd:schema"
+#define META_2020_12      "https://json-schema.org/draft/2020-12/schema"
 
-enum { V_OK = 0, V_FAIL = 1, V_STOP = 2 };
+/* Vocabularies, as bits. */
+enum {
+    VOC_CORE = 1, VOC_APPLICATOR = 2, VOC_UNEVALUATED = 4, VOC_VALIDATION = 8,
+    VOC_FORMAT_ANNOTATION = 16, VOC_FORMAT_ASSERTION = 32, VOC_META = 64, VOC_CONTENT = 128,
+    VOC_ALL = 0xff & ~VOC_FORMAT_ASSERTION,
+};
 
-/* ---- a read-only-after-build map from node address to value ---- */
+static const struct {
+    const char *uri;
+    unsigned bit;
+} vocabularies[] = {
+    {"https://json-schema.org/draft/2020-12/vocab/core", VOC_CORE},
+    {"https://json-schema.org/draft/2020-12/vocab/applicator", VOC_APPLICATOR},
+    {"https://json-schema.org/draft/2020-12/vocab/unevaluated", VOC_UNEVALUATED},
+    {"https://json-schema.org/draft/2020-12/vocab/validation", VOC_VALIDATION},
+    {"https://json-schema.org/draft/2020-12/vocab/meta-data", VOC_META},
+    {"https://json-schema.org/draft/2020-12/vocab/format-annotation", VOC_FORMAT_ANNOTATION},
+    {"https://json-schema.org/draft/2020-12/vocab/format-assertion", VOC_FORMAT_ASSERTION},
+    {"https://json-schema.org/draft/2020-12/vocab/content", VOC_CONTENT},
+};
+
+/* ---- a read-only-after-build map from address to value ---- */
 
 struct ptrmap_ent {
     const void *key;   /* NULL: free slot */
@@ -64,7 +85,7 @@ static size_t ptrmap_slot(const struct ptrmap *m, const void *key)
     return (size_t)h & (m->cap - 1);
 }
 
-static struct ptrmap_ent *ptrmap_find(const struct ptrmap *m, const void *key)
+static void *ptrmap_get(const struct ptrmap *m, const void *key)
 {
     size_t i;
 
@@ -72,7 +93,7 @@ static struct ptrmap_ent *ptrmap_find(const struct ptrmap *m, const void *key)
         return NULL;
     for (i = ptrmap_slot(m, key); m->e[i].key; i = (i + 1) & (m->cap - 1))
         if (m->e[i].key == key)
-            return &m->e[i];
+            return m->e[i].val;
     return NULL;
 }
 
@@ -110,78 +131,89 @@ static int ptrmap_put(struct ptrmap *m, const void *key, void *val)
     return 0;
 }
 
-/* Frees the table; free_val (may be NULL) is called on each value. */
-static void ptrmap_release(struct ptrmap *m, void (*free_val)(void *))
+static void ptrmap_release(struct ptrmap *m)
 {
-    size_t i;
-
-    for (i = 0; free_val && i < m->cap; i++)
-        if (m->e[i].key)
-            free_val(m->e[i].val);
     fmd_freez(&m->e);
     m->cap = m->len = 0;
 }
 
-/* ---- the compiled schema and the per-call state ---- */
+/* ---- growable arrays of pointers ---- */
 
-struct ref {
-    const json_t *target;
-    char ptr[];        /* the target's JSON Pointer, for schema_path */
+struct vec {
+    void **p;
+    size_t n, cap;
 };
 
+static int vec_push(struct vec *v, void *x)
+{
+    if (v->n == v->cap) {
+        size_t ncap = v->cap ? v->cap * 2 : 16;
+        void **np = fmd_realloc(v->p, ncap * sizeof(*np));
+        if (!np)
+            return FMD_ENOMEM;
+        v->p = np;
+        v->cap = ncap;
+    }
+    v->p[v->n++] = x;
+    return 0;
+}
+
+/* ---- the compiled schema ---- */
+
 struct schema {
-    json_t *doc;                 /* private copy, never modified */
-    struct ptrmap patterns;      /* pattern location -> pcre2_code */
-    struct ptrmap refs;          /* "$ref" string node -> struct ref */
+    struct snode *root;
+    struct vec docs;             /* json_t *: private copies, decref'd at free */
+    struct vec nodes;            /* struct snode *, each owning its ops */
+    struct vec res;              /* struct sres * */
+    struct vec blocks;           /* other allocations: sub arrays, tables */
+    struct vec codes;            /* pcre2_code * */
     pcre2_general_context *gctx; /* PCRE2 allocates through fmd_malloc */
     pcre2_match_context *mctx;   /* the match limits; read-only */
 };
 
-struct vctx {
-    const struct schema *s;
-    json_t *out;        /* the errors found, or NULL when not wanted */
-    int collect;        /* 0 while only validity matters (anyOf, not, ...) */
-    size_t nerr;
-    int depth, ref_depth;
-    long steps;
-    struct buf ipath;   /* JSON Pointer into the instance */
-    struct buf spath;   /* schema_path is spath.p + sbase */
-    size_t sbase;
-    pcre2_match_data *md;
+/* What the index knows of a URI: a resource root or an anchor. */
+struct uent {
+    const json_t *j;
+    struct sres *res;
+    const char *path;
 };
 
-typedef int kw_fn(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst);
-
-/* What a keyword's value must be, checked at compile. */
-enum kw_kind {
-    K_SCHEMA,          /* a schema */
-    K_SCHEMA_MAP,      /* an object of schemas */
-    K_PATTERN_MAP,     /* an object of schemas keyed by patterns */
-    K_SCHEMA_LIST,     /* a non-empty array of schemas */
-    K_NUMBER,
-    K_POSITIVE,        /* a number > 0 */
-    K_COUNT,           /* a non-negative integer (1.0 counts) */
-    K_BOOL,
-    K_STRING,
-    K_STRINGS,         /* an array of strings */
-    K_STRINGS_MAP,     /* an object of arrays of strings */
-    K_TYPE,
-    K_ARRAY,
-    K_ANY,
-    K_PATTERN,
-    K_REF,
+/* What the index knows of a schema object. */
+struct jinfo {
+    struct sres *res;
+    char *path;
 };
 
-struct keyword {
-    const char *name;
-    enum kw_kind kind;
-    kw_fn *apply;      /* NULL: applied by a sibling (then by if, ...) */
+struct cctx {
+    struct schema *s;
+    const struct schema_registry *reg;
+    unsigned vocab;
+    json_t *uris;                /* URI -> integer holding a struct uent * */
+    struct vec uents, infos;     /* owned by the cctx */
+    struct ptrmap info;          /* schema object -> struct jinfo * */
+    struct ptrmap memo;          /* schema object -> struct snode * */
+    struct vec todo;             /* struct snode * whose body is not compiled yet */
+    struct vec todo_j;           /* and their schema objects */
+    struct vec todo_r;           /* and their resources */
+    pcre2_compile_context *cc;
+    struct fmd_err *err;
 };
 
-static const struct keyword *keyword_find(const char *name);
-static int validate_node(struct vctx *c, const json_t *sch, const json_t *inst);
+static int nomem(struct fmd_err *err)
+{
+    return fmd_errf(err, FMD_ENOMEM, "out of memory");
+}
 
-/* ---- paths and messages ---- */
+static void *block(struct cctx *c, size_t n)
+{
+    void *p = fmd_calloc(1, n ? n : 1);
+
+    if (p && vec_push(&c->s->blocks, p)) {
+        fmd_free(p);
+        p = NULL;
+    }
+    return p;
+}
 
 /* Appends "/" and key escaped per RFC 6901 (~ as ~0, / as ~1). */
 static int push_key(struct buf *b, const char *key, size_t n)
@@ -189,39 +221,32 @@ static int push_key(struct buf *b, const char *key, size_t n)
     size_t i;
     int rc = buf_addc(b, '/');
 
+    if (!rc && !memchr(key, '~', n) && !memchr(key, '/', n))
+        return buf_add(b, key, n) ? FMD_ENOMEM : 0;   /* nothing to escape */
     for (i = 0; !rc && i < n; i++)
         rc = key[i] == '~' ? buf_add(b, "~0", 2)
            : key[i] == '/' ? buf_add(b, "~1", 2) : buf_addc(b, key[i]);
     return rc ? FMD_ENOMEM : 0;
 }
 
-static int push_idx(struct buf *b, size_t i)
+/* path + "/" kw [+ "/" key or index] as a new string in *out. */
+static int join_path(const char *path, const char *kw, const char *key, size_t keylen,
+                     long idx, char **out)
 {
-    return buf_printf(b, "/%zu", i) ? FMD_ENOMEM : 0;
-}
+    struct buf b;
+    int rc;
 
-static void trunc_to(struct buf *b, size_t len)
-{
-    if (b->len != len) {   /* never write to the shared empty string */
-        b->len = len;
-        b->p[len] = '\0';
-    }
-}
-
-/* One step of a path: an object key, or an array index when key is NULL. */
-struct seg {
-    const char *key;
-    size_t len;
-    size_t idx;
-};
-#define SEG_KEY(k, n) (&(struct seg){(k), (n), 0})
-#define SEG_IDX(i)    (&(struct seg){NULL, 0, (i)})
-
-static int push_seg(struct buf *b, const struct seg *g)
-{
-    if (!g)
-        return 0;
-    return g->key ? push_key(b, g->key, g->len) : push_idx(b, g->idx);
+    buf_init(&b, PATH_MAX_BYTES);
+    rc = buf_adds(&b, path) ? FMD_ENOMEM : 0;
+    if (!rc && kw)
+        rc = push_key(&b, kw, strlen(kw));
+    if (!rc && key)
+        rc = push_key(&b, key, keylen);
+    if (!rc && idx >= 0)
+        rc = buf_printf(&b, "/%ld", idx) ? FMD_ENOMEM : 0;
+    *out = rc ? NULL : fmd_strndup(b.p, b.len);
+    buf_release(&b);
+    return rc || !*out ? FMD_ENOMEM : 0;
 }
 
 const char *schema__excerpt(char *dst, const char *s, size_t n, size_t max)
@@ -238,504 +263,341 @@ const char *schema__excerpt(char *dst, const char *s, size_t n, size_t max)
     return dst;
 }
 
-/* The shortest decimal form that reads back as the same number. */
-static const char *num_str(char dst[40], const json_t *v)
-{
-    double d;
-    int prec;
+/* ---- pass 1: the index ---- */
 
-    if (json_is_integer(v)) {
-        snprintf(dst, 40, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return dst;
-    }
-    d = json_real_value(v);
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(dst, 40, "%.*g", prec, d);
-        if (strtod(dst, NULL) == d)
-            break;
-    }
-    return dst;
+static struct uent *uri_get(const struct cctx *c, const char *uri)
+{
+    const json_t *v = json_object_get(c->uris, uri);
+    return v ? (struct uent *)(uintptr_t)json_integer_value(v) : NULL;
 }
 
-/* Appends one error at the current paths; kw (NULL: none) extends schema_path. */
-static int add_error(struct vctx *c, const char *kw, const char *keyword, const char *msg)
+/* Records uri -> (j, res, path) unless uri is known already. */
+static int uri_put(struct cctx *c, const char *uri, const json_t *j, struct sres *res,
+                   const char *path)
 {
-    size_t sm = c->spath.len;
-    json_t *e = NULL;
-    int rc = 0;
+    struct uent *e;
 
-    if (!c->out || c->nerr >= SCHEMA_MAX_ERRORS)
+    if (uri_get(c, uri))
         return 0;
-    if (kw && push_key(&c->spath, kw, strlen(kw))) {
-        rc = FMD_ENOMEM;
-        goto out;
-    }
-    e = json_object();
-    if (!e || json_object_set_new(e, "path", json_stringn(c->ipath.p, c->ipath.len)) ||
-        json_object_set_new(e, "schema_path",
-                            json_stringn(c->spath.p + c->sbase, c->spath.len - c->sbase)) ||
-        json_object_set_new(e, "keyword", json_string(keyword)) ||
-        json_object_set_new(e, "message", json_string(msg)) ||
-        json_array_append(c->out, e)) {
-        rc = FMD_ENOMEM;
-        goto out;
-    }
-    c->nerr++;
-out:
-    json_decref(e);
-    trunc_to(&c->spath, sm);
-    return rc;
-}
-
-static int vfail(struct vctx *c, const char *kw, const char *fmt, va_list ap)
-{
-    char msg[256];
-    int rc;
-
-    if (!c->collect)
-        return V_FAIL;
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    rc = add_error(c, kw, kw ? kw : "false", msg);
-    if (rc)
-        return rc;
-    return c->nerr >= SCHEMA_MAX_ERRORS ? V_STOP : V_FAIL;
-}
-
-/* The instance fails keyword kw here (kw NULL: a false schema); records why. */
-static int fail(struct vctx *c, const char *kw, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(struct vctx *c, const char *kw, const char *fmt, ...)
-{
-    va_list ap;
-    int rc;
-
-    va_start(ap, fmt);
-    rc = vfail(c, kw, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-/* As fail, for the instance's member iseg. */
-static int fail_at(struct vctx *c, const struct seg *iseg, const char *kw, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail_at(struct vctx *c, const struct seg *iseg, const char *kw, const char *fmt, ...)
-{
-    size_t im = c->ipath.len;
-    va_list ap;
-    int rc = push_seg(&c->ipath, iseg);
-
-    if (!rc) {
-        va_start(ap, fmt);
-        rc = vfail(c, kw, fmt, ap);
-        va_end(ap);
-    }
-    trunc_to(&c->ipath, im);
-    return rc;
-}
-
-/* A cost bound was hit: recorded even where errors are not collected, since
- * the whole validation ends here with the instance invalid. */
-static int stop(struct vctx *c, const char *kw, const char *msg)
-{
-    int rc = add_error(c, kw, kw ? kw : "", msg);
-    return rc ? rc : V_STOP;
-}
-
-/*
- * Folds a subresult into *failed. Nonzero when the caller must return rc at
- * once: a stop, an error, or any failure when only validity matters.
- */
-static int settle(const struct vctx *c, int rc, int *failed)
-{
-    if (rc == V_OK)
-        return 0;
-    if (rc == V_FAIL && c->collect) {
-        *failed = 1;
-        return 0;
-    }
-    return 1;
-}
-
-/* ---- applying subschemas ---- */
-
-/* Applies sub to inst, schema path extended by kw and sseg, instance path by iseg. */
-static int descend(struct vctx *c, const json_t *sub, const json_t *inst, const char *kw,
-                   const struct seg *sseg, const struct seg *iseg)
-{
-    size_t sm = c->spath.len, im = c->ipath.len;
-    int rc = push_key(&c->spath, kw, strlen(kw));
-
-    if (!rc)
-        rc = push_seg(&c->spath, sseg);
-    if (!rc)
-        rc = push_seg(&c->ipath, iseg);
-    if (!rc)
-        rc = validate_node(c, sub, inst);
-    trunc_to(&c->spath, sm);
-    trunc_to(&c->ipath, im);
-    return rc;
-}
-
-/* As descend, but only for validity: records no errors except stops. */
-static int probe(struct vctx *c, const json_t *sub, const json_t *inst, const char *kw,
-                 const struct seg *sseg, const struct seg *iseg)
-{
-    int saved = c->collect, rc;
-
-    c->collect = 0;
-    rc = descend(c, sub, inst, kw, sseg, iseg);
-    c->collect = saved;
-    return rc;
-}
-
-/* additionalProperties and items: a false schema fails with the keyword's name. */
-static int apply_or_deny(struct vctx *c, const json_t *sub, const json_t *inst, const char *kw,
-                         const struct seg *iseg)
-{
-    if (json_is_false(sub))
-        return fail_at(c, iseg, kw, "is not allowed");
-    return descend(c, sub, inst, kw, NULL, iseg);
-}
-
-static int validate_node(struct vctx *c, const json_t *sch, const json_t *inst)
-{
-    const struct keyword *kw;
-    const char *key;
-    json_t *val;
-    int rc = V_OK, failed = 0;
-
-    if (json_is_true(sch))
-        return V_OK;
-    if (!json_is_object(sch))
-        return fail(c, NULL, "is not allowed");
-    if (++c->steps > MAX_STEPS)
-        return stop(c, NULL, "validation too costly");
-    if (c->depth >= MAX_EVAL_DEPTH)
-        return stop(c, NULL, "schema recursion too deep");
-    c->depth++;
-    /* Jansson's iterators take a non-const object; nothing is modified. */
-    json_object_foreach((json_t *)sch, key, val) {
-        if (!(kw = keyword_find(key)) || !kw->apply)
-            continue;
-        rc = kw->apply(c, sch, val, inst);
-        if (settle(c, rc, &failed))
-            break;
-        rc = V_OK;
-    }
-    c->depth--;
-    return rc != V_OK ? rc : failed ? V_FAIL : V_OK;
-}
-
-/* ---- pattern matching ---- */
-
-/* Sets *matched. V_OK, V_STOP when the match is too costly, FMD_ENOMEM. */
-static int match(struct vctx *c, const void *loc, const char *s, size_t n, const char *kw,
-                 int *matched)
-{
-    const struct ptrmap_ent *e = ptrmap_find(&c->s->patterns, loc);
-    int rc;
-
-    if (!e)
-        FMD_BUG("pattern reached at validation was not compiled");
-    if (!c->md && !(c->md = pcre2_match_data_create(1, c->s->gctx)))
+    if (!(e = fmd_malloc(sizeof(*e))) || vec_push(&c->uents, e)) {
+        fmd_free(e);
         return FMD_ENOMEM;
-    c->steps++;
-    rc = pcre2_match(e->val, (PCRE2_SPTR)s, n, 0, 0, c->md, c->s->mctx);
-    *matched = rc >= 0;   /* 0: matched, the one-pair ovector being too small */
-    if (rc >= 0 || rc == PCRE2_ERROR_NOMATCH)
-        return V_OK;
-    if (rc == PCRE2_ERROR_NOMEMORY)
-        return FMD_ENOMEM;
-    return stop(c, kw, "pattern too costly to evaluate");
+    }
+    *e = (struct uent){j, res, path};
+    return json_object_set_new(c->uris, uri, json_integer((json_int_t)(uintptr_t)e)) ? FMD_ENOMEM
+                                                                                     : 0;
 }
 
-/* ---- keywords: any type ---- */
-
-static const char *const type_names[] = {
-    "array", "boolean", "integer", "null", "number", "object", "string",
-};
-
-static int type_matches(const char *t, const json_t *inst)
+static int new_res(struct cctx *c, const char *uri, const json_t *root, const char *path,
+                   struct sres **out)
 {
-    switch (json_typeof(inst)) {
-    case JSON_OBJECT:  return strcmp(t, "object") == 0;
-    case JSON_ARRAY:   return strcmp(t, "array") == 0;
-    case JSON_STRING:  return strcmp(t, "string") == 0;
-    case JSON_INTEGER: return strcmp(t, "integer") == 0 || strcmp(t, "number") == 0;
-    case JSON_REAL:
-        return strcmp(t, "number") == 0 ||
-               (strcmp(t, "integer") == 0 && schema__is_integral(inst));
-    case JSON_TRUE:
-    case JSON_FALSE:   return strcmp(t, "boolean") == 0;
-    case JSON_NULL:    return strcmp(t, "null") == 0;
+    struct sres *r = fmd_calloc(1, sizeof(*r));
+
+    *out = r;
+    if (!r || vec_push(&c->s->res, r)) {
+        fmd_free(r);
+        *out = NULL;
+        return FMD_ENOMEM;
     }
+    r->root = root;
+    r->uri = fmd_strdup(uri);
+    r->path = fmd_strdup(path);
+    return r->uri && r->path ? 0 : FMD_ENOMEM;
+}
+
+static int add_dyn(struct sres *r, const char *name, const json_t *j)
+{
+    struct sdyn *d = fmd_realloc(r->dyn, (r->ndyn + 1) * sizeof(*d));
+
+    if (!d)
+        return FMD_ENOMEM;
+    r->dyn = d;
+    d[r->ndyn] = (struct sdyn){fmd_strdup(name), j, NULL};
+    if (!d[r->ndyn].name)
+        return FMD_ENOMEM;
+    r->ndyn++;
     return 0;
 }
 
-static const char *type_phrase(const char *t)
+struct iwalk {
+    struct cctx *c;
+    struct sres *res;
+    const char *path;
+    int depth;
+};
+
+static int index_node(struct iwalk *w, const json_t *j, char *path);
+
+static int index_sub(void *arg, const char *kw, const char *key, size_t keylen, long idx,
+                     const json_t *sub)
 {
-    static const char *const phrases[] = {
-        "an array", "a boolean", "an integer", "null", "a number", "an object", "a string",
-    };
-    size_t i;
-
-    for (i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
-        if (strcmp(t, type_names[i]) == 0)
-            return phrases[i];
-    return t;
-}
-
-static int kw_type(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    char msg[160] = "must be ";
-    size_t i, n = json_array_size(val);
-
-    if (json_is_string(val))
-        return type_matches(json_string_value(val), inst) ? V_OK
-             : fail(c, "type", "must be %s", type_phrase(json_string_value(val)));
-    for (i = 0; i < n; i++)
-        if (type_matches(json_string_value(json_array_get(val, i)), inst))
-            return V_OK;
-    for (i = 0; i < n && i < 7; i++) {
-        size_t len = strlen(msg);
-        snprintf(msg + len, sizeof(msg) - len, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
-                 type_phrase(json_string_value(json_array_get(val, i))));
-    }
-    return fail(c, "type", "%s", msg);
-}
-
-static int kw_enum(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    size_t i;
-
-    for (i = 0; i < json_array_size(val); i++)
-        if (schema__json_equal(json_array_get(val, i), inst))
-            return V_OK;
-    return fail(c, "enum", "must be one of the listed values");
-}
-
-static int kw_const(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    return schema__json_equal(val, inst) ? V_OK : fail(c, "const", "must be equal to the constant");
-}
-
-static int kw_ref(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    const struct ptrmap_ent *e = ptrmap_find(&c->s->refs, val);
-    const struct ref *r;
-    size_t sm = c->spath.len, base = c->sbase;
+    struct iwalk *w = arg;
+    char *path;
     int rc;
 
-    if (!e)
-        FMD_BUG("$ref reached at validation was not resolved");
-    r = e->val;
-    if (c->ref_depth >= MAX_REF_DEPTH)
-        return stop(c, "$ref", "schema recursion too deep");
-    /* Errors under the target name its own location: keep the path so far
-     * in the buffer but start schema_path at the target's pointer. */
-    c->sbase = sm;
-    rc = buf_adds(&c->spath, r->ptr) ? FMD_ENOMEM : V_OK;
-    if (!rc) {
-        c->ref_depth++;
-        rc = validate_node(c, r->target, inst);
-        c->ref_depth--;
+    if (!json_is_object(sub))
+        return 0;
+    rc = join_path(w->path, kw, key, keylen, idx, &path);
+    return rc ? rc : index_node(w, sub, path);
+}
+
+/* Anchors of j, as uri#name in the index. */
+static int index_anchors(struct cctx *c, const json_t *j, struct sres *res, const char *path)
+{
+    static const char *const kws[] = {"$anchor", "$dynamicAnchor"};
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; !rc && i < 2; i++) {
+        const json_t *a = json_object_get(j, kws[i]);
+        char *u;
+        if (!json_is_string(a))
+            continue;
+        if (!(u = fmd_malloc(strlen(res->uri) + json_string_length(a) + 2)))
+            return FMD_ENOMEM;
+        snprintf(u, strlen(res->uri) + json_string_length(a) + 2, "%s#%s", res->uri,
+                 json_string_value(a));
+        rc = uri_put(c, u, j, res, path);
+        if (!rc && i == 1)
+            rc = add_dyn(res, json_string_value(a), j);
+        fmd_free(u);
     }
-    trunc_to(&c->spath, sm);
-    c->sbase = base;
     return rc;
 }
 
-/* ---- keywords: combinators and conditionals ---- */
-
-static int kw_all_of(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
+/* Indexes schema object j at path (taken over) and what it holds. */
+static int index_node(struct iwalk *w, const json_t *j, char *path)
 {
-    size_t i;
-    int rc, failed = 0;
+    const json_t *id = json_object_get(j, "$id");
+    struct iwalk sub = *w;
+    struct jinfo *info = NULL;
+    char *abs = NULL, *hash;
+    int rc = 0;
 
-    for (i = 0; i < json_array_size(val); i++) {
-        rc = descend(c, json_array_get(val, i), inst, "allOf", SEG_IDX(i), NULL);
-        if (settle(c, rc, &failed))
-            return rc;
+    if (w->depth > MAX_DOC_DEPTH || ptrmap_get(&w->c->info, j))
+        goto out;   /* deeper documents are refused before; a shared node is indexed */
+    if (json_is_string(id) && j != w->res->root) {
+        rc = schema__uri_resolve(w->res->uri, json_string_value(id), json_string_length(id), &abs);
+        if (rc == FMD_ENOMEM)
+            goto out;
+        rc = 0;
+        if (abs) {
+            if ((hash = strchr(abs, '#')))
+                *hash = '\0';
+            rc = new_res(w->c, abs, j, path, &sub.res);
+            if (!rc)
+                rc = uri_put(w->c, abs, j, sub.res, sub.res->path);
+        }
     }
-    return failed ? V_FAIL : V_OK;
+    if (!rc && (!(info = fmd_malloc(sizeof(*info))) || vec_push(&w->c->infos, info))) {
+        fmd_free(info);
+        rc = FMD_ENOMEM;
+    }
+    if (rc)
+        goto out;
+    *info = (struct jinfo){sub.res, path};
+    path = NULL;
+    rc = ptrmap_put(&w->c->info, j, info);
+    if (!rc)
+        rc = index_anchors(w->c, j, sub.res, info->path);
+    sub.path = info->path;
+    sub.depth++;
+    if (!rc)
+        rc = schema__for_each_sub(j, index_sub, &sub);
+out:
+    fmd_free(abs);
+    fmd_free(path);
+    return rc;
 }
 
-static int kw_any_of(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
+/* Indexes document doc retrieved from uri (or the default base). */
+static int index_doc(struct cctx *c, const json_t *doc, const char *uri)
 {
-    size_t i;
+    const json_t *id = json_object_get(doc, "$id");
+    struct iwalk w = {.c = c};
+    char *abs = NULL, *hash, *path = NULL;
     int rc;
 
-    for (i = 0; i < json_array_size(val); i++) {
-        rc = probe(c, json_array_get(val, i), inst, "anyOf", SEG_IDX(i), NULL);
-        if (rc != V_FAIL)
+    if (json_is_string(id)) {
+        rc = schema__uri_resolve(uri, json_string_value(id), json_string_length(id), &abs);
+        if (rc == FMD_ENOMEM)
             return rc;
+        if (abs && (hash = strchr(abs, '#')))
+            *hash = '\0';
     }
-    return fail(c, "anyOf", "must match at least one schema in anyOf");
-}
-
-static int kw_one_of(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    size_t i, matched = 0;
-    int rc;
-
-    for (i = 0; i < json_array_size(val) && matched < 2; i++) {
-        rc = probe(c, json_array_get(val, i), inst, "oneOf", SEG_IDX(i), NULL);
-        if (rc == V_OK)
-            matched++;
-        else if (rc != V_FAIL)
-            return rc;
-    }
-    if (matched == 1)
-        return V_OK;
-    return fail(c, "oneOf", matched ? "must match only one schema in oneOf"
-                                    : "must match exactly one schema in oneOf");
-}
-
-static int kw_not(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    int rc = probe(c, val, inst, "not", NULL, NULL);
-
-    if (rc == V_OK)
-        return fail(c, "not", "must not match the schema in not");
-    return rc == V_FAIL ? V_OK : rc;
-}
-
-static int kw_if(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    int rc = probe(c, val, inst, "if", NULL, NULL);
-    const char *branch = rc == V_OK ? "then" : "else";
-    const json_t *sub;
-
-    if (rc != V_OK && rc != V_FAIL)
+    rc = new_res(c, abs ? abs : uri, doc, "", &w.res);
+    if (!rc)
+        rc = uri_put(c, w.res->uri, doc, w.res, "");
+    if (!rc && abs)
+        rc = uri_put(c, uri, doc, w.res, "");
+    fmd_free(abs);
+    if (rc || !json_is_object(doc))
         return rc;
-    sub = json_object_get(sch, branch);
-    return sub ? descend(c, sub, inst, branch, NULL, NULL) : V_OK;
+    if (!(path = fmd_strdup("")))
+        return FMD_ENOMEM;
+    return index_node(&w, doc, path);
 }
 
-/* ---- keywords: objects ---- */
-
-static int kw_properties(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
+/* 1 if v nests deeper than max levels (a scalar is level 0). */
+static int too_deep(const json_t *v, int max)
 {
     const char *key;
-    size_t len;
-    json_t *sub;
-    int rc, failed = 0;
+    json_t *m;
+    size_t i;
 
-    if (!json_is_object(inst))
-        return V_OK;
-    json_object_keylen_foreach((json_t *)val, key, len, sub) {
-        const json_t *child = json_object_getn(inst, key, len);
-        if (!child)
-            continue;
-        rc = descend(c, sub, child, "properties", SEG_KEY(key, len), SEG_KEY(key, len));
-        if (settle(c, rc, &failed))
-            return rc;
-    }
-    return failed ? V_FAIL : V_OK;
+    if (!json_is_object(v) && !json_is_array(v))
+        return 0;
+    if (max == 0)
+        return 1;
+    for (i = 0; i < json_array_size(v); i++)
+        if (too_deep(json_array_get(v, i), max - 1))
+            return 1;
+    if (json_is_object(v))
+        json_object_foreach((json_t *)v, key, m)
+            if (too_deep(m, max - 1))
+                return 1;
+    return 0;
 }
 
-/* Applies the patternProperties members whose pattern matches key. */
-static int pattern_props_one(struct vctx *c, const json_t *pp, const char *key, size_t len,
-                             const json_t *child)
+/* Loads the registry's or a built-in document holding uri, if any. */
+static int load_external(struct cctx *c, const char *uri)
 {
-    const char *pat;
-    size_t plen;
-    json_t *sub;
-    int rc, matched, failed = 0;
+    const char *doc_uri = uri;
+    const json_t *doc = schema__registry_find(c->reg, uri, &doc_uri);
+    json_t *copy;
 
-    json_object_keylen_foreach((json_t *)pp, pat, plen, sub) {
-        rc = match(c, pat, key, len, "patternProperties", &matched);
-        if (rc == V_OK && matched)
-            rc = descend(c, sub, child, "patternProperties", SEG_KEY(pat, plen),
-                         SEG_KEY(key, len));
-        if (settle(c, rc, &failed))
-            return rc;
+    if (!doc)
+        doc = schema__builtin_find(uri);
+    if (!doc || uri_get(c, doc_uri) || c->s->docs.n >= MAX_DOCS || too_deep(doc, MAX_DOC_DEPTH))
+        return 0;
+    if (!(copy = json_deep_copy(doc)))
+        return FMD_ENOMEM;
+    if (vec_push(&c->s->docs, copy)) {
+        json_decref(copy);
+        return FMD_ENOMEM;
     }
-    return failed ? V_FAIL : V_OK;
+    return index_doc(c, copy, doc_uri);
 }
 
-static int kw_pattern_properties(struct vctx *c, const json_t *sch, const json_t *val,
-                                 const json_t *inst)
-{
-    const char *key;
-    size_t len;
-    json_t *child;
-    int rc, failed = 0;
+/* ---- pass 2: nodes ---- */
 
-    if (!json_is_object(inst))
-        return V_OK;
-    json_object_keylen_foreach((json_t *)inst, key, len, child) {
-        rc = pattern_props_one(c, val, key, len, child);
-        if (settle(c, rc, &failed))
-            return rc;
+/* The node for schema value j (found at path in res), queued for compiling. */
+static int get_node(struct cctx *c, const json_t *j, struct sres *res, const char *path,
+                    struct snode **out)
+{
+    const struct jinfo *info = json_is_object(j) ? ptrmap_get(&c->info, j) : NULL;
+    struct snode *n;
+
+    *out = json_is_object(j) ? ptrmap_get(&c->memo, j) : NULL;
+    if (*out)
+        return 0;
+    if (!(n = fmd_calloc(1, sizeof(*n))) || vec_push(&c->s->nodes, n)) {
+        fmd_free(n);
+        return FMD_ENOMEM;
     }
-    return failed ? V_FAIL : V_OK;
+    n->boolean = json_is_object(j) ? -1 : json_is_true(j);
+    if (info) {
+        res = info->res;
+        path = info->path;
+    }
+    if (!(n->path = fmd_strdup(path)))
+        return FMD_ENOMEM;
+    n->res = res;
+    if (!json_is_object(j))
+        return *out = n, 0;
+    if (ptrmap_put(&c->memo, j, n) || vec_push(&c->todo, n) ||
+        vec_push(&c->todo_j, (void *)(uintptr_t)j) || vec_push(&c->todo_r, res))
+        return FMD_ENOMEM;
+    *out = n;
+    return 0;
 }
 
-/* Sets *covered if properties or a patternProperties pattern covers key. */
-static int covered_by_siblings(struct vctx *c, const json_t *sch, const char *key, size_t len,
-                               int *covered)
+/* The location for a message: at most 120 bytes of it. */
+static const char *loc_str(const char *loc, char dst[128])
 {
-    const json_t *props = json_object_get(sch, "properties");
-    const json_t *pp = json_object_get(sch, "patternProperties");
-    const char *pat;
-    json_t *sub;
-    int rc;
-
-    *covered = json_is_object(props) && json_object_getn(props, key, len);
-    if (*covered || !json_is_object(pp))
-        return V_OK;
-    json_object_foreach((json_t *)pp, pat, sub) {
-        rc = match(c, pat, key, len, "patternProperties", covered);
-        if (rc != V_OK || *covered)
-            return rc;
-    }
-    return V_OK;
+    return schema__excerpt(dst, loc, strlen(loc), 120);
 }
 
-static int kw_additional_properties(struct vctx *c, const json_t *sch, const json_t *val,
-                                    const json_t *inst)
-{
-    const char *key;
-    size_t len;
-    json_t *child;
-    int rc, covered, failed = 0;
+/* Compiling one schema object. */
+struct nctx {
+    struct cctx *c;
+    struct snode *n;
+    const json_t *j;
+    struct sres *res;
+    struct vec ops;              /* struct sop *, sorted at the end */
+};
 
-    if (!json_is_object(inst))
-        return V_OK;
-    json_object_keylen_foreach((json_t *)inst, key, len, child) {
-        rc = covered_by_siblings(c, sch, key, len, &covered);
-        if (rc == V_OK && !covered)
-            rc = apply_or_deny(c, val, child, "additionalProperties", SEG_KEY(key, len));
-        if (settle(c, rc, &failed))
-            return rc;
-    }
-    return failed ? V_FAIL : V_OK;
+static int bad_value(struct nctx *x, const char *kw, const char *what)
+{
+    char loc[128], *p = NULL;
+    int rc = join_path(x->n->path, kw, NULL, 0, -1, &p);
+
+    if (rc)
+        return nomem(x->c->err);
+    rc = fmd_errf(x->c->err, FMD_EUNPROC, "value at %s must be %s", loc_str(p, loc), what);
+    fmd_free(p);
+    return rc;
 }
 
-static int kw_property_names(struct vctx *c, const json_t *sch, const json_t *val,
-                             const json_t *inst)
+static int schema_at(struct nctx *x, const json_t *v, const char *kw, const char *key,
+                     size_t keylen, long idx, struct snode **out)
 {
-    const char *key;
-    size_t len;
-    json_t *child, *name;
-    char ex[80];
-    int rc, failed = 0;
+    char loc[128], *p = NULL;
+    int rc = join_path(x->n->path, kw, key, keylen, idx, &p);
 
-    if (!json_is_object(inst))
-        return V_OK;
-    json_object_keylen_foreach((json_t *)inst, key, len, child) {
-        if (!(name = json_stringn(key, len)))
-            return FMD_ENOMEM;
-        rc = probe(c, val, name, "propertyNames", NULL, NULL);
-        json_decref(name);
-        if (rc == V_FAIL)
-            rc = fail(c, "propertyNames", "property name '%s' is not allowed",
-                      schema__excerpt(ex, key, len, 64));
-        if (settle(c, rc, &failed))
-            return rc;
+    if (rc)
+        return nomem(x->c->err);
+    if (!json_is_object(v) && !json_is_boolean(v))
+        rc = fmd_errf(x->c->err, FMD_EUNPROC, "schema at %s must be an object or a boolean",
+                      loc_str(p, loc));
+    else if (get_node(x->c, v, x->res, p, out))
+        rc = nomem(x->c->err);
+    fmd_free(p);
+    return rc;
+}
+
+static struct sop *new_op(struct nctx *x, enum sop_kind kind)
+{
+    struct sop *op = fmd_calloc(1, sizeof(*op));
+
+    if (op && vec_push(&x->ops, op)) {
+        fmd_free(op);
+        return NULL;
     }
-    return failed ? V_FAIL : V_OK;
+    if (op)
+        op->kind = kind;
+    return op;
+}
+
+static int schema_list(struct nctx *x, const char *kw, const json_t *v, struct snode ***subs,
+                       size_t *n)
+{
+    size_t i;
+    int rc = 0;
+
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return bad_value(x, kw, "a non-empty array of schemas");
+    *n = json_array_size(v);
+    if (!(*subs = block(x->c, *n * sizeof(**subs))))
+        return nomem(x->c->err);
+    for (i = 0; !rc && i < *n; i++)
+        rc = schema_at(x, json_array_get(v, i), kw, NULL, 0, (long)i, &(*subs)[i]);
+    return rc;
+}
+
+/* A schema in the same object, by keyword (NULL if absent). */
+static int sibling(struct nctx *x, const char *kw, struct snode **out)
+{
+    const json_t *v = json_object_get(x->j, kw);
+
+    *out = NULL;
+    return v ? schema_at(x, v, kw, NULL, 0, -1, out) : 0;
+}
+
+static int count_ok(const json_t *v)
+{
+    return schema__is_integral(v) && (json_is_integer(v) ? json_integer_value(v) >= 0
+                                                         : json_real_value(v) >= 0);
 }
 
 static size_t count_of(const json_t *v)
@@ -746,513 +608,6 @@ static size_t count_of(const json_t *v)
         return json_integer_value(v) < 0 ? 0 : (size_t)json_integer_value(v);
     d = json_real_value(v);
     return d <= 0 ? 0 : d >= 1.8e19 ? SIZE_MAX : (size_t)d;
-}
-
-static int kw_min_properties(struct vctx *c, const json_t *sch, const json_t *val,
-                             const json_t *inst)
-{
-    size_t n = count_of(val);
-
-    if (!json_is_object(inst) || json_object_size(inst) >= n)
-        return V_OK;
-    return fail(c, "minProperties", "must have at least %zu propert%s", n, n == 1 ? "y" : "ies");
-}
-
-static int kw_max_properties(struct vctx *c, const json_t *sch, const json_t *val,
-                             const json_t *inst)
-{
-    size_t n = count_of(val);
-
-    if (!json_is_object(inst) || json_object_size(inst) <= n)
-        return V_OK;
-    return fail(c, "maxProperties", "must have at most %zu propert%s", n, n == 1 ? "y" : "ies");
-}
-
-static int kw_required(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    size_t i;
-    char ex[80];
-    int rc, failed = 0;
-
-    if (!json_is_object(inst))
-        return V_OK;
-    for (i = 0; i < json_array_size(val); i++) {
-        const json_t *name = json_array_get(val, i);
-        const char *s = json_string_value(name);
-        size_t len = json_string_length(name);
-        if (json_object_getn(inst, s, len))
-            continue;
-        rc = fail(c, "required", "'%s' is required", schema__excerpt(ex, s, len, 64));
-        if (settle(c, rc, &failed))
-            return rc;
-    }
-    return failed ? V_FAIL : V_OK;
-}
-
-static int kw_dependent_required(struct vctx *c, const json_t *sch, const json_t *val,
-                                 const json_t *inst)
-{
-    const char *key;
-    size_t i, len;
-    json_t *deps;
-    char ex1[80], ex2[80];
-    int rc, failed = 0;
-
-    if (!json_is_object(inst))
-        return V_OK;
-    json_object_keylen_foreach((json_t *)val, key, len, deps) {
-        if (!json_object_getn(inst, key, len))
-            continue;
-        for (i = 0; i < json_array_size(deps); i++) {
-            const json_t *name = json_array_get(deps, i);
-            const char *s = json_string_value(name);
-            size_t n = json_string_length(name);
-            if (json_object_getn(inst, s, n))
-                continue;
-            rc = fail(c, "dependentRequired", "'%s' is required when '%s' is present",
-                      schema__excerpt(ex1, s, n, 64), schema__excerpt(ex2, key, len, 64));
-            if (settle(c, rc, &failed))
-                return rc;
-        }
-    }
-    return failed ? V_FAIL : V_OK;
-}
-
-static int kw_dependent_schemas(struct vctx *c, const json_t *sch, const json_t *val,
-                                const json_t *inst)
-{
-    const char *key;
-    size_t len;
-    json_t *sub;
-    int rc, failed = 0;
-
-    if (!json_is_object(inst))
-        return V_OK;
-    json_object_keylen_foreach((json_t *)val, key, len, sub) {
-        if (!json_object_getn(inst, key, len))
-            continue;
-        rc = descend(c, sub, inst, "dependentSchemas", SEG_KEY(key, len), NULL);
-        if (settle(c, rc, &failed))
-            return rc;
-    }
-    return failed ? V_FAIL : V_OK;
-}
-
-/* ---- keywords: arrays ---- */
-
-static int kw_prefix_items(struct vctx *c, const json_t *sch, const json_t *val,
-                           const json_t *inst)
-{
-    size_t i;
-    int rc, failed = 0;
-
-    for (i = 0; i < json_array_size(inst) && i < json_array_size(val); i++) {
-        rc = descend(c, json_array_get(val, i), json_array_get(inst, i), "prefixItems",
-                     SEG_IDX(i), SEG_IDX(i));
-        if (settle(c, rc, &failed))
-            return rc;
-    }
-    return failed ? V_FAIL : V_OK;
-}
-
-static int kw_items(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    size_t i = json_array_size(json_object_get(sch, "prefixItems"));
-    int rc, failed = 0;
-
-    for (; i < json_array_size(inst); i++) {
-        rc = apply_or_deny(c, val, json_array_get(inst, i), "items", SEG_IDX(i));
-        if (settle(c, rc, &failed))
-            return rc;
-    }
-    return failed ? V_FAIL : V_OK;
-}
-
-static int kw_min_items(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    size_t n = count_of(val);
-
-    if (!json_is_array(inst) || json_array_size(inst) >= n)
-        return V_OK;
-    return fail(c, "minItems", "must have at least %zu item%s", n, n == 1 ? "" : "s");
-}
-
-static int kw_max_items(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    size_t n = count_of(val);
-
-    if (!json_is_array(inst) || json_array_size(inst) <= n)
-        return V_OK;
-    return fail(c, "maxItems", "must have at most %zu item%s", n, n == 1 ? "" : "s");
-}
-
-struct hashed {
-    uint64_t h;
-    size_t i;
-};
-
-static int hashed_cmp(const void *a, const void *b)
-{
-    const struct hashed *x = a, *y = b;
-
-    if (x->h != y->h)
-        return x->h < y->h ? -1 : 1;
-    return x->i < y->i ? -1 : x->i > y->i;
-}
-
-/* Finds two equal items by sorting on a hash: n log n, not n^2. */
-static int kw_unique_items(struct vctx *c, const json_t *sch, const json_t *val,
-                           const json_t *inst)
-{
-    size_t i, j, k, n = json_array_size(inst);
-    struct hashed *v = NULL;
-    int rc = V_OK;
-
-    if (!json_is_true(val) || n < 2)
-        goto out;
-    if (!(v = fmd_malloc(n * sizeof(*v)))) {
-        rc = FMD_ENOMEM;
-        goto out;
-    }
-    for (i = 0; i < n; i++) {
-        v[i].h = schema__json_hash(json_array_get(inst, i));
-        v[i].i = i;
-    }
-    qsort(v, n, sizeof(*v), hashed_cmp);
-    for (i = 0; i < n; i = j) {
-        for (j = i + 1; j < n && v[j].h == v[i].h; j++)
-            ;
-        for (k = i; k + 1 < j; k++) {
-            size_t m;
-            for (m = k + 1; m < j; m++) {
-                if (!schema__json_equal(json_array_get(inst, v[k].i),
-                                        json_array_get(inst, v[m].i)))
-                    continue;
-                rc = fail(c, "uniqueItems", "must not contain duplicates (items %zu and %zu "
-                          "are equal)", v[k].i, v[m].i);
-                goto out;
-            }
-        }
-    }
-out:
-    fmd_free(v);
-    return rc;
-}
-
-static int kw_contains(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    const json_t *minc = json_object_get(sch, "minContains");
-    const json_t *maxc = json_object_get(sch, "maxContains");
-    size_t i, found = 0, lo = minc ? count_of(minc) : 1, hi = maxc ? count_of(maxc) : SIZE_MAX;
-    int rc;
-
-    if (!json_is_array(inst))
-        return V_OK;
-    for (i = 0; i < json_array_size(inst) && found <= hi && (maxc || found < lo); i++) {
-        rc = probe(c, val, json_array_get(inst, i), "contains", NULL, SEG_IDX(i));
-        if (rc == V_OK)
-            found++;
-        else if (rc != V_FAIL)
-            return rc;
-    }
-    if (found < lo)
-        return minc ? fail(c, "minContains", "must contain at least %zu matching item%s", lo,
-                           lo == 1 ? "" : "s")
-                    : fail(c, "contains", "must contain at least one matching item");
-    if (found > hi)
-        return fail(c, "maxContains", "must contain at most %zu matching item%s", hi,
-                    hi == 1 ? "" : "s");
-    return V_OK;
-}
-
-/* ---- keywords: numbers ---- */
-
-/* Fails when the instance compares to the bound as bad_sign says (or 0 too). */
-static int bound(struct vctx *c, const char *kw, const json_t *val, const json_t *inst,
-                 int bad_sign, int bad_if_equal, const char *op)
-{
-    char num[40];
-    int cmp;
-
-    if (!json_is_number(inst))
-        return V_OK;
-    cmp = schema__num_cmp(inst, val);
-    if (cmp != bad_sign && !(bad_if_equal && cmp == 0))
-        return V_OK;
-    return fail(c, kw, "must be %s %s", op, num_str(num, val));
-}
-
-static int kw_minimum(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    return bound(c, "minimum", val, inst, -1, 0, ">=");
-}
-
-static int kw_maximum(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    return bound(c, "maximum", val, inst, 1, 0, "<=");
-}
-
-static int kw_exclusive_minimum(struct vctx *c, const json_t *sch, const json_t *val,
-                                const json_t *inst)
-{
-    return bound(c, "exclusiveMinimum", val, inst, -1, 1, ">");
-}
-
-static int kw_exclusive_maximum(struct vctx *c, const json_t *sch, const json_t *val,
-                                const json_t *inst)
-{
-    return bound(c, "exclusiveMaximum", val, inst, 1, 1, "<");
-}
-
-static double num_double(const json_t *v)
-{
-    return json_is_integer(v) ? (double)json_integer_value(v) : json_real_value(v);
-}
-
-static int kw_multiple_of(struct vctx *c, const json_t *sch, const json_t *val,
-                          const json_t *inst)
-{
-    char num[40];
-    double q;
-    int ok;
-
-    if (!json_is_number(inst))
-        return V_OK;
-    if (json_is_integer(inst) && json_is_integer(val)) {
-        ok = json_integer_value(inst) % json_integer_value(val) == 0;   /* val > 0 */
-    } else {
-        /* Decimal fractions are inexact in binary: 0.0075 / 0.0001 is
-         * 75.00000000000001. Accept a quotient within rounding of an integer;
-         * one too large to represent (1e308 / 0.1) is no multiple. */
-        q = num_double(inst) / num_double(val);
-        ok = isfinite(q) && fabs(q - nearbyint(q)) <= 1e-9 * fmax(1.0, fabs(q));
-    }
-    return ok ? V_OK : fail(c, "multipleOf", "must be a multiple of %s", num_str(num, val));
-}
-
-/* ---- keywords: strings ---- */
-
-static size_t code_points(const json_t *str)
-{
-    const unsigned char *s = (const unsigned char *)json_string_value(str);
-    size_t i, n = 0, len = json_string_length(str);
-
-    for (i = 0; i < len; i++)
-        n += (s[i] & 0xC0) != 0x80;
-    return n;
-}
-
-static int kw_min_length(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    size_t n = count_of(val);
-
-    if (!json_is_string(inst) || code_points(inst) >= n)
-        return V_OK;
-    return fail(c, "minLength", "must be at least %zu character%s long", n, n == 1 ? "" : "s");
-}
-
-static int kw_max_length(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    size_t n = count_of(val);
-
-    if (!json_is_string(inst) || code_points(inst) <= n)
-        return V_OK;
-    return fail(c, "maxLength", "must be at most %zu character%s long", n, n == 1 ? "" : "s");
-}
-
-static int kw_pattern(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    int rc, matched;
-
-    if (!json_is_string(inst))
-        return V_OK;
-    rc = match(c, val, json_string_value(inst), json_string_length(inst), "pattern", &matched);
-    if (rc != V_OK || matched)
-        return rc;
-    return fail(c, "pattern", "does not match pattern");
-}
-
-static int kw_format(struct vctx *c, const json_t *sch, const json_t *val, const json_t *inst)
-{
-    const char *f = json_string_value(val);
-
-    if (!json_is_string(inst) ||
-        schema__format_check(f, json_string_value(inst), json_string_length(inst)) != 0)
-        return V_OK;
-    return fail(c, "format", "must be a valid %s", f);
-}
-
-/* ---- the keyword table, sorted by strcmp for bsearch ---- */
-
-static const struct keyword keywords[] = {
-    {"$defs",                K_SCHEMA_MAP,  NULL},
-    {"$ref",                 K_REF,         kw_ref},
-    {"additionalProperties", K_SCHEMA,      kw_additional_properties},
-    {"allOf",                K_SCHEMA_LIST, kw_all_of},
-    {"anyOf",                K_SCHEMA_LIST, kw_any_of},
-    {"const",                K_ANY,         kw_const},
-    {"contains",             K_SCHEMA,      kw_contains},
-    {"dependentRequired",    K_STRINGS_MAP, kw_dependent_required},
-    {"dependentSchemas",     K_SCHEMA_MAP,  kw_dependent_schemas},
-    {"else",                 K_SCHEMA,      NULL},
-    {"enum",                 K_ARRAY,       kw_enum},
-    {"exclusiveMaximum",     K_NUMBER,      kw_exclusive_maximum},
-    {"exclusiveMinimum",     K_NUMBER,      kw_exclusive_minimum},
-    {"format",               K_STRING,      kw_format},
-    {"if",                   K_SCHEMA,      kw_if},
-    {"items",                K_SCHEMA,      kw_items},
-    {"maxContains",          K_COUNT,       NULL},
-    {"maxItems",             K_COUNT,       kw_max_items},
-    {"maxLength",            K_COUNT,       kw_max_length},
-    {"maxProperties",        K_COUNT,       kw_max_properties},
-    {"maximum",              K_NUMBER,      kw_maximum},
-    {"minContains",          K_COUNT,       NULL},
-    {"minItems",             K_COUNT,       kw_min_items},
-    {"minLength",            K_COUNT,       kw_min_length},
-    {"minProperties",        K_COUNT,       kw_min_properties},
-    {"minimum",              K_NUMBER,      kw_minimum},
-    {"multipleOf",           K_POSITIVE,    kw_multiple_of},
-    {"not",                  K_SCHEMA,      kw_not},
-    {"oneOf",                K_SCHEMA_LIST, kw_one_of},
-    {"pattern",              K_PATTERN,     kw_pattern},
-    {"patternProperties",    K_PATTERN_MAP, kw_pattern_properties},
-    {"prefixItems",          K_SCHEMA_LIST, kw_prefix_items},
-    {"properties",           K_SCHEMA_MAP,  kw_properties},
-    {"propertyNames",        K_SCHEMA,      kw_property_names},
-    {"required",             K_STRINGS,     kw_required},
-    {"then",                 K_SCHEMA,      NULL},
-    {"type",                 K_TYPE,        kw_type},
-    {"uniqueItems",          K_BOOL,        kw_unique_items},
-};
-#define NKEYWORDS (sizeof(keywords) / sizeof(keywords[0]))
-
-static int keyword_cmp(const void *name, const void *kw)
-{
-    return strcmp(name, ((const struct keyword *)kw)->name);
-}
-
-static const struct keyword *keyword_find(const char *name)
-{
-    return bsearch(name, keywords, NKEYWORDS, sizeof(keywords[0]), keyword_cmp);
-}
-
-static int keywords_sorted(void)
-{
-    size_t i;
-
-    for (i = 1; i < NKEYWORDS; i++)
-        if (strcmp(keywords[i - 1].name, keywords[i].name) >= 0)
-            return 0;
-    return 1;
-}
-
-/* ---- compile ---- */
-
-struct cctx {
-    struct schema *s;
-    struct ptrmap seen;          /* schema objects already walked */
-    struct buf loc;              /* JSON Pointer of the value being checked */
-    pcre2_compile_context *cc;
-    struct ref **todo;           /* $ref targets still to walk */
-    size_t ntodo, todo_cap;
-    struct fmd_err *err;
-};
-
-static int nomem(struct fmd_err *err)
-{
-    return fmd_errf(err, FMD_ENOMEM, "out of memory");
-}
-
-/* The location for a message: at most 120 bytes of it. */
-static const char *loc_str(const struct cctx *c, char dst[128])
-{
-    return schema__excerpt(dst, c->loc.p, c->loc.len, 120);
-}
-
-static int bad_value(struct cctx *c, const char *what)
-{
-    char loc[128];
-    return fmd_errf(c->err, FMD_EUNPROC, "value at %s must be %s", loc_str(c, loc), what);
-}
-
-static int walk_schema(struct cctx *c, const json_t *node);
-
-/* Walks each member of an object of schemas at loc/key. */
-static int walk_schema_map(struct cctx *c, const json_t *map, int keys_are_patterns);
-
-static int walk_schema_list(struct cctx *c, const json_t *list)
-{
-    size_t i, mark = c->loc.len;
-    int rc = 0;
-
-    if (!json_is_array(list) || json_array_size(list) == 0)
-        return bad_value(c, "a non-empty array of schemas");
-    for (i = 0; !rc && i < json_array_size(list); i++) {
-        rc = push_idx(&c->loc, i) ? nomem(c->err) : walk_schema(c, json_array_get(list, i));
-        trunc_to(&c->loc, mark);
-    }
-    return rc;
-}
-
-static int compile_pattern(struct cctx *c, const void *key, const char *pat, size_t len)
-{
-    pcre2_code *code = NULL;
-    char why[160], loc[128];
-    int rc = schema__regex_compile(pat, len, c->cc, &code, why, sizeof(why));
-
-    if (rc == FMD_EUNPROC)
-        return fmd_errf(c->err, FMD_EUNPROC, "pattern at %s does not compile: %s",
-                        loc_str(c, loc), why);
-    if (!rc && ptrmap_put(&c->s->patterns, key, code)) {
-        pcre2_code_free(code);
-        rc = FMD_ENOMEM;
-    }
-    return rc ? nomem(c->err) : 0;
-}
-
-static int walk_schema_map(struct cctx *c, const json_t *map, int keys_are_patterns)
-{
-    const char *key;
-    size_t len, mark = c->loc.len;
-    json_t *sub;
-    int rc = 0;
-
-    if (!json_is_object(map))
-        return bad_value(c, "an object of schemas");
-    json_object_keylen_foreach((json_t *)map, key, len, sub) {
-        rc = push_key(&c->loc, key, len) ? nomem(c->err) : 0;
-        if (!rc && keys_are_patterns)
-            rc = compile_pattern(c, key, key, len);
-        if (!rc)
-            rc = walk_schema(c, sub);
-        trunc_to(&c->loc, mark);
-        if (rc)
-            break;
-    }
-    return rc;
-}
-
-static int is_type_name(const json_t *v)
-{
-    size_t i;
-
-    for (i = 0; json_is_string(v) && i < sizeof(type_names) / sizeof(type_names[0]); i++)
-        if (strcmp(json_string_value(v), type_names[i]) == 0)
-            return 1;
-    return 0;
-}
-
-static int check_type(struct cctx *c, const json_t *val)
-{
-    size_t i, j, n = json_array_size(val);
-    int ok = json_is_string(val) ? is_type_name(val) : json_is_array(val) && n > 0;
-
-    for (i = 0; ok && json_is_array(val) && i < n; i++) {
-        ok = is_type_name(json_array_get(val, i));
-        for (j = 0; ok && j < i; j++)
-            ok = !json_equal(json_array_get(val, i), json_array_get(val, j));
-    }
-    return ok ? 0 : bad_value(c, "a type name or an array of distinct type names");
 }
 
 static int all_strings(const json_t *arr)
@@ -1267,18 +622,426 @@ static int all_strings(const json_t *arr)
     return 1;
 }
 
-static int check_strings_map(struct cctx *c, const json_t *val)
+static int compile_pattern(struct nctx *x, const char *where_kw, const char *key, size_t keylen,
+                           const char *pat, size_t len, pcre2_code **out)
+{
+    char why[160], loc[128], *p = NULL;
+    int rc = schema__regex_compile(pat, len, x->c->cc, out, why, sizeof(why));
+
+    if (rc == FMD_EUNPROC) {
+        if (join_path(x->n->path, where_kw, key, keylen, -1, &p))
+            return nomem(x->c->err);
+        rc = fmd_errf(x->c->err, FMD_EUNPROC, "pattern at %s does not compile: %s",
+                      loc_str(p, loc), why);
+        fmd_free(p);
+        return rc;
+    }
+    if (!rc)
+        pcre2_jit_compile(*out, PCRE2_JIT_COMPLETE);   /* without JIT, it only runs slower */
+    if (!rc && vec_push(&x->c->s->codes, *out)) {
+        pcre2_code_free(*out);
+        rc = FMD_ENOMEM;
+    }
+    return rc ? nomem(x->c->err) : 0;
+}
+
+/* ---- keywords ---- */
+
+static const char *const type_names[] = {
+    [JSON_OBJECT] = "object", [JSON_ARRAY] = "array", [JSON_STRING] = "string",
+    [JSON_INTEGER] = "integer", [JSON_REAL] = "number", [JSON_TRUE] = "boolean",
+    [JSON_NULL] = "null",
+};
+
+static unsigned type_bit(const json_t *v)
+{
+    size_t i;
+
+    for (i = 0; json_is_string(v) && i < sizeof(type_names) / sizeof(type_names[0]); i++)
+        if (type_names[i] && strcmp(json_string_value(v), type_names[i]) == 0)
+            return i == JSON_INTEGER ? TYPE_INTEGER : 1u << i;
+    return 0;
+}
+
+static int kw_type(struct nctx *x, const char *kw, const json_t *v)
+{
+    size_t i, n = json_array_size(v);
+    unsigned bits = 0, b;
+    struct sop *op;
+
+    if (json_is_string(v)) {
+        bits = type_bit(v);
+    } else if (json_is_array(v) && n > 0) {
+        for (i = 0; i < n; i++) {
+            b = type_bit(json_array_get(v, i));
+            if (!b || (bits & b)) {
+                bits = 0;
+                break;
+            }
+            bits |= b;
+        }
+    }
+    if (!bits)
+        return bad_value(x, kw, "a type name or an array of distinct type names");
+    if (!(op = new_op(x, OP_TYPE)))
+        return nomem(x->c->err);
+    op->types = bits;
+    op->val = v;
+    return 0;
+}
+
+static int kw_enum(struct nctx *x, const char *kw, const json_t *v)
+{
+    struct sop *op;
+    size_t i;
+
+    if (!json_is_array(v))
+        return bad_value(x, kw, "an array");
+    if (!(op = new_op(x, OP_ENUM)))
+        return nomem(x->c->err);
+    op->val = v;
+    op->n = json_array_size(v);
+    if (all_strings(v) && op->n < 16) {
+        if (!(op->strs = block(x->c, op->n * sizeof(*op->strs))))
+            return nomem(x->c->err);
+        for (i = 0; i < op->n; i++)
+            op->strs[i] = (struct sstr){json_string_value(json_array_get(v, i)),
+                                        json_string_length(json_array_get(v, i))};
+    }
+    if (op->n < 16)
+        return 0;
+    if (!(op->hashes = block(x->c, op->n * sizeof(*op->hashes))))
+        return nomem(x->c->err);
+    for (i = 0; i < op->n; i++)
+        op->hashes[i] = schema__json_hash(json_array_get(v, i));
+    return 0;
+}
+
+static int kw_const(struct nctx *x, const char *kw, const json_t *v)
+{
+    struct sop *op = new_op(x, OP_CONST);
+
+    if (!op)
+        return nomem(x->c->err);
+    op->val = v;
+    return 0;
+}
+
+static int kw_number(struct nctx *x, const char *kw, const json_t *v)
+{
+    static const struct {
+        const char *name;
+        enum sop_kind kind;
+    } kinds[] = {
+        {"minimum", OP_MINIMUM}, {"maximum", OP_MAXIMUM}, {"exclusiveMinimum", OP_XMINIMUM},
+        {"exclusiveMaximum", OP_XMAXIMUM}, {"multipleOf", OP_MULTIPLE_OF},
+    };
+    struct sop *op;
+    size_t i;
+
+    for (i = 0; strcmp(kinds[i].name, kw) != 0; i++)
+        ;
+    if (kinds[i].kind == OP_MULTIPLE_OF) {
+        if (!json_is_number(v) || json_number_value(v) <= 0)
+            return bad_value(x, kw, "a number greater than 0");
+    } else if (!json_is_number(v)) {
+        return bad_value(x, kw, "a number");
+    }
+    if (!(op = new_op(x, kinds[i].kind)))
+        return nomem(x->c->err);
+    op->val = v;
+    if (kinds[i].kind == OP_MULTIPLE_OF && schema__dec_of(v, &op->dec))
+        return bad_value(x, kw, "a finite number");
+    return 0;
+}
+
+static int kw_count(struct nctx *x, const char *kw, const json_t *v)
+{
+    static const struct {
+        const char *name;
+        enum sop_kind kind;
+    } kinds[] = {
+        {"minLength", OP_MIN_LENGTH}, {"maxLength", OP_MAX_LENGTH}, {"minItems", OP_MIN_ITEMS},
+        {"maxItems", OP_MAX_ITEMS}, {"minProperties", OP_MIN_PROPS},
+        {"maxProperties", OP_MAX_PROPS}, {"minContains", 0}, {"maxContains", 0},
+    };
+    struct sop *op;
+    size_t i;
+
+    if (!count_ok(v))
+        return bad_value(x, kw, "a non-negative integer");
+    for (i = 0; strcmp(kinds[i].name, kw) != 0; i++)
+        ;
+    if (!kinds[i].kind)
+        return 0;   /* applied by contains */
+    if (!(op = new_op(x, kinds[i].kind)))
+        return nomem(x->c->err);
+    op->n = count_of(v);
+    return 0;
+}
+
+static int kw_pattern(struct nctx *x, const char *kw, const json_t *v)
+{
+    struct sop *op;
+
+    if (!json_is_string(v))
+        return bad_value(x, kw, "a string");
+    if (!(op = new_op(x, OP_PATTERN)))
+        return nomem(x->c->err);
+    return compile_pattern(x, kw, NULL, 0, json_string_value(v), json_string_length(v), &op->re);
+}
+
+static int kw_format(struct nctx *x, const char *kw, const json_t *v)
+{
+    schema__format_fn *f;
+    struct sop *op;
+
+    if (!json_is_string(v))
+        return bad_value(x, kw, "a string");
+    if (!(x->c->vocab & VOC_FORMAT_ASSERTION) || !(f = schema__format_find(json_string_value(v))))
+        return 0;
+    if (!(op = new_op(x, OP_FORMAT)))
+        return nomem(x->c->err);
+    op->val = v;
+    op->format = f;
+    return 0;
+}
+
+static int kw_unique(struct nctx *x, const char *kw, const json_t *v)
+{
+    if (!json_is_boolean(v))
+        return bad_value(x, kw, "a boolean");
+    return json_is_true(v) && !new_op(x, OP_UNIQUE) ? nomem(x->c->err) : 0;
+}
+
+/* required: names that are also properties get counted by OP_PROPS. */
+static int kw_required(struct nctx *x, const char *kw, const json_t *v)
+{
+    struct sop *op;
+
+    if (!all_strings(v))
+        return bad_value(x, kw, "an array of strings");
+    if (json_array_size(v) == 0)
+        return 0;
+    if (!(op = new_op(x, OP_REQUIRED)))
+        return nomem(x->c->err);
+    op->val = v;
+    return 0;
+}
+
+static int kw_dep_required(struct nctx *x, const char *kw, const json_t *v)
 {
     const char *key;
     json_t *deps;
+    struct sop *op;
 
-    if (!json_is_object(val))
-        return bad_value(c, "an object of arrays of strings");
-    json_object_foreach((json_t *)val, key, deps)
+    if (!json_is_object(v))
+        return bad_value(x, kw, "an object of arrays of strings");
+    json_object_foreach((json_t *)v, key, deps)
         if (!all_strings(deps))
-            return bad_value(c, "an object of arrays of strings");
+            return bad_value(x, kw, "an object of arrays of strings");
+    if (!(op = new_op(x, OP_DEP_REQUIRED)))
+        return nomem(x->c->err);
+    op->val = v;
     return 0;
 }
+
+/* An object of schemas: each compiled into subs (NULL: only checked). */
+static int schema_map(struct nctx *x, const char *kw, const json_t *v, struct snode ***subs)
+{
+    const char *key;
+    size_t len, i = 0;
+    json_t *sub;
+    struct snode *tmp;
+    int rc = 0;
+
+    if (!json_is_object(v))
+        return bad_value(x, kw, "an object of schemas");
+    if (subs && !(*subs = block(x->c, json_object_size(v) * sizeof(**subs))))
+        return nomem(x->c->err);
+    json_object_keylen_foreach((json_t *)v, key, len, sub) {
+        rc = schema_at(x, sub, kw, key, len, -1, subs ? &(*subs)[i] : &tmp);
+        i++;
+        if (rc)
+            break;
+    }
+    return rc;
+}
+
+static int kw_defs(struct nctx *x, const char *kw, const json_t *v)
+{
+    return schema_map(x, kw, v, NULL);
+}
+
+static int kw_dep_schemas(struct nctx *x, const char *kw, const json_t *v)
+{
+    struct sop *op = new_op(x, OP_DEP_SCHEMAS);
+
+    if (!op)
+        return nomem(x->c->err);
+    op->val = v;
+    return schema_map(x, kw, v, &op->subs);
+}
+
+static int kw_list(struct nctx *x, const char *kw, const json_t *v)
+{
+    enum sop_kind k = !strcmp(kw, "allOf") ? OP_ALL_OF : !strcmp(kw, "anyOf") ? OP_ANY_OF
+                    : OP_ONE_OF;
+    struct sop *op = new_op(x, k);
+
+    return op ? schema_list(x, kw, v, &op->subs, &op->n) : nomem(x->c->err);
+}
+
+/* A single schema with an op of its own (not, propertyNames, unevaluated*). */
+static int kw_single(struct nctx *x, const char *kw, const json_t *v)
+{
+    enum sop_kind k = !strcmp(kw, "not") ? OP_NOT : !strcmp(kw, "propertyNames") ? OP_PROP_NAMES
+                    : !strcmp(kw, "unevaluatedItems") ? OP_UNEVAL_ITEMS : OP_UNEVAL_PROPS;
+    struct sop *op = new_op(x, k);
+
+    if (!op)
+        return nomem(x->c->err);
+    if (k == OP_UNEVAL_ITEMS || k == OP_UNEVAL_PROPS)
+        x->n->tracks = 1;
+    return schema_at(x, v, kw, NULL, 0, -1, &op->sub);
+}
+
+/* then, else, additionalProperties, items, maxContains...: compiled by a sibling. */
+static int kw_by_sibling(struct nctx *x, const char *kw, const json_t *v)
+{
+    struct snode *tmp;
+    return schema_at(x, v, kw, NULL, 0, -1, &tmp);
+}
+
+static int kw_if(struct nctx *x, const char *kw, const json_t *v)
+{
+    struct sop *op = new_op(x, OP_IF);
+    int rc;
+
+    if (!op)
+        return nomem(x->c->err);
+    rc = schema_at(x, v, kw, NULL, 0, -1, &op->sub);
+    if (!rc && (x->c->vocab & VOC_APPLICATOR))
+        rc = sibling(x, "then", &op->then_);
+    if (!rc && (x->c->vocab & VOC_APPLICATOR))
+        rc = sibling(x, "else", &op->else_);
+    return rc;
+}
+
+static int kw_contains(struct nctx *x, const char *kw, const json_t *v)
+{
+    const json_t *minc = json_object_get(x->j, "minContains");
+    const json_t *maxc = json_object_get(x->j, "maxContains");
+    struct sop *op = new_op(x, OP_CONTAINS);
+
+    if (!op)
+        return nomem(x->c->err);
+    if (!(x->c->vocab & VOC_VALIDATION))
+        minc = maxc = NULL;
+    op->flag = minc && count_ok(minc);
+    op->n = op->flag ? count_of(minc) : 1;
+    op->n2 = maxc && count_ok(maxc) ? count_of(maxc) : SIZE_MAX;
+    return schema_at(x, v, kw, NULL, 0, -1, &op->sub);
+}
+
+/* prefixItems and items make one op. */
+static int kw_items(struct nctx *x, const char *kw, const json_t *v)
+{
+    const json_t *prefix = json_object_get(x->j, "prefixItems");
+    const json_t *items = json_object_get(x->j, "items");
+    struct sop *op;
+    int rc = 0;
+
+    if (!strcmp(kw, "items") && prefix)
+        return schema_at(x, v, kw, NULL, 0, -1, &(struct snode *){NULL});   /* op: prefixItems's */
+    if (!(op = new_op(x, OP_ITEMS)))
+        return nomem(x->c->err);
+    if (prefix)
+        rc = schema_list(x, "prefixItems", prefix, &op->subs, &op->n);
+    if (!rc && items)
+        rc = schema_at(x, items, "items", NULL, 0, -1, &op->sub);
+    return rc;
+}
+
+static int build_props_table(struct nctx *x, const json_t *props, struct sprops *p)
+{
+    const char *key;
+    size_t len;
+    json_t *sub;
+    int rc;
+
+    if (!json_is_object(props))
+        return bad_value(x, "properties", "an object of schemas");
+    p->n = json_object_size(props);
+    for (p->cap = 8; p->cap < p->n * 2; p->cap *= 2)
+        ;
+    if (!(p->tab = block(x->c, p->cap * sizeof(*p->tab))) ||
+        !(p->order = block(x->c, p->n * sizeof(*p->order))))
+        return nomem(x->c->err);
+    json_object_keylen_foreach((json_t *)props, key, len, sub) {
+        uint64_t h = schema__name_hash(key, len);
+        size_t i = (size_t)h & (p->cap - 1), k;
+        while (p->tab[i].name)
+            i = (i + 1) & (p->cap - 1);
+        for (k = 0; k < p->n && p->order[k]; k++)
+            ;
+        p->tab[i] = (struct sprop){key, len, h, NULL, 0, k};
+        p->order[k] = &p->tab[i];
+        if ((rc = schema_at(x, sub, "properties", key, len, -1, &p->tab[i].sub)))
+            return rc;
+    }
+    return 0;
+}
+
+static int build_patterns(struct nctx *x, const json_t *pp, struct sprops *p)
+{
+    const char *key;
+    size_t len;
+    json_t *sub;
+    int rc;
+
+    if (!json_is_object(pp))
+        return bad_value(x, "patternProperties", "an object of schemas");
+    if (!(p->pats = block(x->c, json_object_size(pp) * sizeof(*p->pats))))
+        return nomem(x->c->err);
+    json_object_keylen_foreach((json_t *)pp, key, len, sub) {
+        struct spat *s = &p->pats[p->npats++];
+        s->src = key;
+        s->len = len;
+        if ((rc = compile_pattern(x, "patternProperties", key, len, key, len, &s->re)) ||
+            (rc = schema_at(x, sub, "patternProperties", key, len, -1, &s->sub)))
+            return rc;
+    }
+    return 0;
+}
+
+/* properties, patternProperties and additionalProperties make one op, compiled
+ * at the first of them met. */
+static int kw_props(struct nctx *x, const char *kw, const json_t *v)
+{
+    const json_t *props = json_object_get(x->j, "properties");
+    const json_t *pp = json_object_get(x->j, "patternProperties");
+    const json_t *ap = json_object_get(x->j, "additionalProperties");
+    struct sprops *p;
+    struct sop *op;
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < x->ops.n; i++)
+        if (((struct sop *)x->ops.p[i])->kind == OP_PROPS)
+            return 0;
+    if (!(op = new_op(x, OP_PROPS)) || !(p = op->props = block(x->c, sizeof(*p))))
+        return nomem(x->c->err);
+    if (props)
+        rc = build_props_table(x, props, p);
+    if (!rc && pp)
+        rc = build_patterns(x, pp, p);
+    if (!rc && ap)
+        rc = schema_at(x, ap, "additionalProperties", NULL, 0, -1, &p->additional);
+    return rc;
+}
+
+/* ---- references ---- */
 
 static int hex_val(char ch)
 {
@@ -1287,36 +1050,29 @@ static int hex_val(char ch)
          : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
 }
 
-/*
- * Percent-decodes the URI fragment s[0..n) of a "$ref" into *ptr (caller
- * frees, even on failure). 0, FMD_EUNPROC for a bad escape, FMD_ENOMEM.
- */
-static int decode_fragment(const char *s, size_t n, char **ptr)
+/* Percent-decodes s in place. 0, or -1 for a bad escape or %00. */
+static int pct_decode(char *s)
 {
-    char *p = fmd_malloc(n + 1);
     size_t i, k = 0;
 
-    *ptr = p;
-    if (!p)
-        return FMD_ENOMEM;
-    for (i = 0; i < n; i++) {
+    for (i = 0; s[i]; i++) {
         int hi, lo;
         if (s[i] != '%') {
-            p[k++] = s[i];
+            s[k++] = s[i];
             continue;
         }
-        hi = i + 2 < n ? hex_val(s[i + 1]) : -1;
-        lo = i + 2 < n ? hex_val(s[i + 2]) : -1;
+        hi = s[i + 1] ? hex_val(s[i + 1]) : -1;
+        lo = hi >= 0 && s[i + 2] ? hex_val(s[i + 2]) : -1;
         if (hi < 0 || lo < 0 || (hi | lo) == 0)
-            return FMD_EUNPROC;   /* bad escape, or %00 */
-        p[k++] = (char)(hi * 16 + lo);
+            return -1;
+        s[k++] = (char)(hi * 16 + lo);
         i += 2;
     }
-    p[k] = '\0';
+    s[k] = '\0';
     return 0;
 }
 
-/* The node at JSON Pointer p (decoded), or NULL. tok is scratch of strlen(p)+1. */
+/* The value at JSON Pointer p (decoded), or NULL. tok is scratch of strlen(p)+1. */
 static const json_t *pointer_get(const json_t *doc, const char *p, char *tok)
 {
     const json_t *cur = doc;
@@ -1344,148 +1100,362 @@ static const json_t *pointer_get(const json_t *doc, const char *p, char *tok)
     return *p ? NULL : cur;
 }
 
-static int todo_push(struct cctx *c, struct ref *r)
+/* Finds the target of reference ref (at base res) into *j, *res, *path (caller frees). */
+static int find_target(struct cctx *c, struct sres *base, const char *ref, size_t n,
+                       const json_t **j, struct sres **res, char **path)
 {
-    if (c->ntodo == c->todo_cap) {
-        size_t ncap = c->todo_cap ? c->todo_cap * 2 : 8;
-        struct ref **n = fmd_realloc(c->todo, ncap * sizeof(*n));
-        if (!n)
-            return FMD_ENOMEM;
-        c->todo = n;
-        c->todo_cap = ncap;
+    char *abs = NULL, *frag, *tok = NULL;
+    const struct uent *e;
+    int rc = schema__uri_resolve(base->uri, ref, n, &abs);
+
+    *j = NULL;
+    *path = NULL;
+    if (rc)
+        return rc == FMD_ENOMEM ? rc : 0;
+    frag = strchr(abs, '#');
+    if (frag)
+        *frag++ = '\0';
+    if (!(e = uri_get(c, abs))) {
+        if ((rc = load_external(c, abs)))
+            goto out;
+        e = uri_get(c, abs);
     }
-    c->todo[c->ntodo++] = r;
-    return 0;
+    if (!e)
+        goto out;
+    *res = e->res;
+    if (!frag || !*frag) {
+        *j = e->j;
+        rc = (*path = fmd_strdup(e->path)) ? 0 : FMD_ENOMEM;
+    } else if (*frag == '/') {
+        if (pct_decode(frag) || !(tok = fmd_malloc(strlen(frag) + 1)))
+            goto out;
+        *j = pointer_get(e->j, frag, tok);
+        rc = join_path(e->path, NULL, NULL, 0, -1, path);
+        if (!rc) {
+            char *full = fmd_malloc(strlen(*path) + strlen(frag) + 1);
+            if (!full) {
+                rc = FMD_ENOMEM;
+            } else {
+                memcpy(full, *path, strlen(*path));
+                memcpy(full + strlen(*path), frag, strlen(frag) + 1);
+                fmd_free(*path);
+                *path = full;
+            }
+        }
+    } else {
+        size_t alen = strlen(abs);
+        abs[alen] = '#';   /* abs#frag again */
+        if ((e = uri_get(c, abs))) {
+            *j = e->j;
+            *res = e->res;
+            rc = (*path = fmd_strdup(e->path)) ? 0 : FMD_ENOMEM;
+        }
+    }
+out:
+    fmd_free(tok);
+    fmd_free(abs);
+    return rc;
 }
 
-static int resolve_ref(struct cctx *c, const json_t *node)
+static int kw_ref(struct nctx *x, const char *kw, const json_t *v)
 {
-    const char *s = json_string_value(node);
-    size_t n = json_string_length(node);
-    char *ptr = NULL, *tok = NULL, loc[128], ex[80];
-    const json_t *target = NULL;
-    struct ref *r = NULL;
+    const int dyn = !strcmp(kw, "$dynamicRef");
+    const char *s = json_string_value(v), *hash;
+    const json_t *j = NULL, *anchor;
+    struct sres *res = x->res;
+    char *path = NULL, loc[128], ex[80], *p = NULL;
+    struct sop *op;
     int rc;
 
     if (!s)
-        return bad_value(c, "a string");
-    rc = n > 0 && s[0] == '#' ? decode_fragment(s + 1, n - 1, &ptr) : FMD_EUNPROC;
-    if (!rc && (ptr[0] == '\0' || ptr[0] == '/')) {
-        if (!(tok = fmd_malloc(strlen(ptr) + 1)))
-            rc = FMD_ENOMEM;
-        else
-            target = pointer_get(c->s->doc, ptr, tok);
-    }
-    if (rc != FMD_ENOMEM && (!target || !(json_is_object(target) || json_is_boolean(target)))) {
-        rc = fmd_errf(c->err, FMD_EUNPROC, "$ref at %s does not resolve to a schema in this "
-                      "document: '%s'", loc_str(c, loc), schema__excerpt(ex, s, n, 64));
+        return bad_value(x, kw, "a string");
+    rc = find_target(x->c, x->res, s, json_string_length(v), &j, &res, &path);
+    if (!rc && (!j || !(json_is_object(j) || json_is_boolean(j)))) {
+        rc = join_path(x->n->path, kw, NULL, 0, -1, &p) ? nomem(x->c->err)
+           : fmd_errf(x->c->err, FMD_EUNPROC, "%s at %s does not resolve to a known schema: "
+                      "'%s'", kw, loc_str(p, loc), schema__excerpt(ex, s, strlen(s), 64));
         goto out;
     }
-    if (!rc && !(r = fmd_malloc(sizeof(*r) + strlen(ptr) + 1)))
-        rc = FMD_ENOMEM;
-    if (!rc) {
-        r->target = target;
-        memcpy(r->ptr, ptr, strlen(ptr) + 1);
-        rc = ptrmap_put(&c->s->refs, node, r);
+    if (rc || !(op = new_op(x, dyn ? OP_DYNREF : OP_REF)) ||
+        get_node(x->c, j, res, path, &op->sub)) {
+        rc = nomem(x->c->err);
+        goto out;
     }
-    if (!rc) {
-        struct ref *added = r;
-        r = NULL;   /* the table's now; its target is walked from the todo list */
-        rc = todo_push(c, added);
-    }
-    if (rc)
-        rc = nomem(c->err);
+    /* $dynamicRef is dynamic only when its first target has the same dynamic anchor. */
+    hash = strchr(s, '#');
+    anchor = json_object_get(j, "$dynamicAnchor");
+    if (dyn && hash && json_is_string(anchor) && strcmp(json_string_value(anchor), hash + 1) == 0)
+        op->name = json_string_value(anchor);
 out:
-    fmd_free(r);
-    fmd_free(ptr);
-    fmd_free(tok);
+    fmd_free(p);
+    fmd_free(path);
     return rc;
 }
 
-static int count_ok(const json_t *v)
+/* ---- the keyword table ---- */
+
+typedef int kw_fn(struct nctx *x, const char *kw, const json_t *v);
+
+static const struct keyword {
+    const char *name;
+    unsigned vocab;
+    kw_fn *compile;
+} keywords[] = {   /* sorted by strcmp for bsearch */
+    {"$defs",                VOC_CORE,        kw_defs},
+    {"$dynamicRef",          VOC_CORE,        kw_ref},
+    {"$ref",                 VOC_CORE,        kw_ref},
+    {"additionalProperties", VOC_APPLICATOR,  kw_props},
+    {"allOf",                VOC_APPLICATOR,  kw_list},
+    {"anyOf",                VOC_APPLICATOR,  kw_list},
+    {"const",                VOC_VALIDATION,  kw_const},
+    {"contains",             VOC_APPLICATOR,  kw_contains},
+    {"dependentRequired",    VOC_VALIDATION,  kw_dep_required},
+    {"dependentSchemas",     VOC_APPLICATOR,  kw_dep_schemas},
+    {"else",                 VOC_APPLICATOR,  kw_by_sibling},
+    {"enum",                 VOC_VALIDATION,  kw_enum},
+    {"exclusiveMaximum",     VOC_VALIDATION,  kw_number},
+    {"exclusiveMinimum",     VOC_VALIDATION,  kw_number},
+    {"format",               VOC_FORMAT_ANNOTATION | VOC_FORMAT_ASSERTION, kw_format},
+    {"if",                   VOC_APPLICATOR,  kw_if},
+    {"items",                VOC_APPLICATOR,  kw_items},
+    {"maxContains",          VOC_VALIDATION,  kw_count},
+    {"maxItems",             VOC_VALIDATION,  kw_count},
+    {"maxLength",            VOC_VALIDATION,  kw_count},
+    {"maxProperties",        VOC_VALIDATION,  kw_count},
+    {"maximum",              VOC_VALIDATION,  kw_number},
+    {"minContains",          VOC_VALIDATION,  kw_count},
+    {"minItems",             VOC_VALIDATION,  kw_count},
+    {"minLength",            VOC_VALIDATION,  kw_count},
+    {"minProperties",        VOC_VALIDATION,  kw_count},
+    {"minimum",              VOC_VALIDATION,  kw_number},
+    {"multipleOf",           VOC_VALIDATION,  kw_number},
+    {"not",                  VOC_APPLICATOR,  kw_single},
+    {"oneOf",                VOC_APPLICATOR,  kw_list},
+    {"pattern",              VOC_VALIDATION,  kw_pattern},
+    {"patternProperties",    VOC_APPLICATOR,  kw_props},
+    {"prefixItems",          VOC_APPLICATOR,  kw_items},
+    {"properties",           VOC_APPLICATOR,  kw_props},
+    {"propertyNames",        VOC_APPLICATOR,  kw_single},
+    {"required",             VOC_VALIDATION,  kw_required},
+    {"then",                 VOC_APPLICATOR,  kw_by_sibling},
+    {"type",                 VOC_VALIDATION,  kw_type},
+    {"unevaluatedItems",     VOC_UNEVALUATED, kw_single},
+    {"unevaluatedProperties", VOC_UNEVALUATED, kw_single},
+    {"uniqueItems",          VOC_VALIDATION,  kw_unique},
+};
+#define NKEYWORDS (sizeof(keywords) / sizeof(keywords[0]))
+
+static int keyword_cmp(const void *name, const void *kw)
 {
-    return schema__is_integral(v) && (json_is_integer(v) ? json_integer_value(v) >= 0
-                                                         : json_real_value(v) >= 0);
+    return strcmp(name, ((const struct keyword *)kw)->name);
 }
 
-/* Checks the value of one keyword at c->loc and walks the schemas in it. */
-static int check_keyword(struct cctx *c, const struct keyword *kw, const json_t *val)
+static int keywords_sorted(void)
 {
-    switch (kw->kind) {
-    case K_SCHEMA:      return walk_schema(c, val);
-    case K_SCHEMA_MAP:  return walk_schema_map(c, val, 0);
-    case K_PATTERN_MAP: return walk_schema_map(c, val, 1);
-    case K_SCHEMA_LIST: return walk_schema_list(c, val);
-    case K_NUMBER:      return json_is_number(val) ? 0 : bad_value(c, "a number");
-    case K_POSITIVE:
-        return json_is_number(val) && num_double(val) > 0 ? 0
-             : bad_value(c, "a number greater than 0");
-    case K_COUNT:       return count_ok(val) ? 0 : bad_value(c, "a non-negative integer");
-    case K_BOOL:        return json_is_boolean(val) ? 0 : bad_value(c, "a boolean");
-    case K_STRING:      return json_is_string(val) ? 0 : bad_value(c, "a string");
-    case K_STRINGS:     return all_strings(val) ? 0 : bad_value(c, "an array of strings");
-    case K_STRINGS_MAP: return check_strings_map(c, val);
-    case K_TYPE:        return check_type(c, val);
-    case K_ARRAY:       return json_is_array(val) ? 0 : bad_value(c, "an array");
-    case K_ANY:         return 0;
-    case K_PATTERN:
-        if (!json_is_string(val))
-            return bad_value(c, "a string");
-        return compile_pattern(c, val, json_string_value(val), json_string_length(val));
-    case K_REF:         return resolve_ref(c, val);
-    }
-    FMD_BUG("keyword kind %d", (int)kw->kind);
-}
-
-static int walk_schema(struct cctx *c, const json_t *node)
-{
-    const struct keyword *kw;
-    const char *key;
-    size_t len, mark = c->loc.len;
-    json_t *val;
-    char loc[128];
-    int rc = 0;
-
-    if (json_is_boolean(node))
-        return 0;
-    if (!json_is_object(node))
-        return fmd_errf(c->err, FMD_EUNPROC, "schema at %s must be an object or a boolean",
-                        loc_str(c, loc));
-    if (ptrmap_find(&c->seen, node))
-        return 0;
-    if (ptrmap_put(&c->seen, node, NULL))
-        return nomem(c->err);
-    json_object_keylen_foreach((json_t *)node, key, len, val) {
-        if (!(kw = keyword_find(key)))
-            continue;
-        rc = push_key(&c->loc, key, len) ? nomem(c->err) : check_keyword(c, kw, val);
-        trunc_to(&c->loc, mark);
-        if (rc)
-            break;
-    }
-    return rc;
-}
-
-/* 1 if v nests deeper than max levels (a scalar is level 0). */
-static int too_deep(const json_t *v, int max)
-{
-    const char *key;
-    json_t *m;
     size_t i;
 
-    if (!json_is_object(v) && !json_is_array(v))
+    for (i = 1; i < NKEYWORDS; i++)
+        if (strcmp(keywords[i - 1].name, keywords[i].name) >= 0)
+            return 0;
+    return 1;
+}
+
+static int op_cmp(const void *a, const void *b)
+{
+    const struct sop *x = *(const struct sop *const *)a, *y = *(const struct sop *const *)b;
+    return (int)x->kind - (int)y->kind;
+}
+
+/* Marks required names that are properties, so one pass answers both. */
+static void link_required(struct sop *req, const struct sop *props)
+{
+    size_t i, j, covered = 0;
+
+    req->flag = props && props->props->tab;
+    for (i = 0; req->flag && i < json_array_size(req->val); i++) {
+        const json_t *name = json_array_get(req->val, i);
+        const char *s = json_string_value(name);
+        size_t len = json_string_length(name);
+        struct sprops *p = props->props;
+        uint64_t h = schema__name_hash(s, len);
+        for (j = (size_t)h & (p->cap - 1); p->tab[j].name; j = (j + 1) & (p->cap - 1))
+            if (p->tab[j].len == len && memcmp(p->tab[j].name, s, len) == 0)
+                break;
+        if (!p->tab[j].name) {
+            req->flag = 0;
+        } else if (!p->tab[j].required) {
+            p->tab[j].required = 1;
+            covered++;
+        }
+    }
+    req->n2 = covered;
+}
+
+/* Compiles the keywords of schema object j into node n. */
+static int compile_body(struct cctx *c, struct snode *n, const json_t *j, struct sres *res)
+{
+    struct nctx x = {.c = c, .n = n, .j = j, .res = res};
+    const struct sop *props = NULL;
+    struct sop *req = NULL;
+    const struct keyword *kw;
+    const char *key;
+    json_t *v;
+    size_t i;
+    int rc = 0;
+
+    json_object_foreach((json_t *)j, key, v) {
+        kw = bsearch(key, keywords, NKEYWORDS, sizeof(keywords[0]), keyword_cmp);
+        if (kw && (kw->vocab & c->vocab) && (rc = kw->compile(&x, key, v)))
+            break;
+    }
+    if (!rc && x.ops.n && !(n->ops = fmd_malloc(x.ops.n * sizeof(*n->ops))))
+        rc = nomem(c->err);
+    if (!rc) {
+        if (x.ops.n > 1)
+            qsort(x.ops.p, x.ops.n, sizeof(*x.ops.p), op_cmp);
+        for (i = 0; i < x.ops.n; i++)
+            n->ops[i] = *(struct sop *)x.ops.p[i];
+        n->nops = x.ops.n;
+        for (i = 0; i < n->nops; i++) {
+            if (n->ops[i].kind == OP_PROPS)
+                props = &n->ops[i];
+            if (n->ops[i].kind == OP_REQUIRED)
+                req = &n->ops[i];
+        }
+        if (req)
+            link_required(req, props);
+        n->leaf = 1;
+        for (i = 0; i < n->nops; i++)
+            if (n->ops[i].kind >= OP_PROPS && n->ops[i].kind != OP_REQUIRED &&
+                n->ops[i].kind != OP_DEP_REQUIRED)
+                n->leaf = 0;
+    }
+    for (i = 0; i < x.ops.n; i++)
+        fmd_free(x.ops.p[i]);
+    fmd_free(x.ops.p);
+    return rc;
+}
+
+/* Compiles every queued node, and the dynamic anchors of every resource. */
+static int drain(struct cctx *c)
+{
+    size_t done = 0, r, k;
+    int rc = 0;
+
+    for (;;) {
+        while (!rc && done < c->todo.n) {
+            rc = compile_body(c, c->todo.p[done], c->todo_j.p[done], c->todo_r.p[done]);
+            done++;
+        }
+        if (rc)
+            return rc;
+        for (r = 0; r < c->s->res.n; r++) {
+            struct sres *res = c->s->res.p[r];
+            for (k = 0; k < res->ndyn; k++)
+                if (!res->dyn[k].node) {
+                    const struct jinfo *info = ptrmap_get(&c->info, res->dyn[k].j);
+                    if (get_node(c, res->dyn[k].j, res, info ? info->path : res->path,
+                                 &res->dyn[k].node))
+                        return nomem(c->err);
+                }
+        }
+        if (done == c->todo.n)
+            return 0;
+    }
+}
+
+/* ---- discriminators ---- */
+
+/* A properties member of n (or of what n applies in place and must pass:
+ * $ref, allOf) whose schema holds "const"; depth bounds the search. */
+static int find_disc(const struct snode *n, int depth, struct sdisc *d)
+{
+    size_t i, k;
+
+    if (!n || n->boolean != -1 || depth == 0)
         return 0;
-    if (max == 0)
-        return 1;
-    for (i = 0; i < json_array_size(v); i++)
-        if (too_deep(json_array_get(v, i), max - 1))
+    for (i = 0; i < n->nops; i++) {
+        const struct sop *op = &n->ops[i];
+        if (op->kind == OP_PROPS) {
+            for (k = 0; k < op->props->n; k++) {
+                const struct sprop *pr = op->props->order[k];
+                size_t j;
+                for (j = 0; pr->sub->boolean == -1 && j < pr->sub->nops; j++)
+                    if (pr->sub->ops[j].kind == OP_CONST) {
+                        *d = (struct sdisc){pr->name, pr->len, pr->sub->ops[j].val};
+                        return 1;
+                    }
+            }
+        } else if (op->kind == OP_REF && find_disc(op->sub, depth - 1, d)) {
             return 1;
-    if (json_is_object(v))
-        json_object_foreach((json_t *)v, key, m)
-            if (too_deep(m, max - 1))
-                return 1;
+        } else if (op->kind == OP_ALL_OF) {
+            for (k = 0; k < op->n; k++)
+                if (find_disc(op->subs[k], depth - 1, d))
+                    return 1;
+        }
+    }
     return 0;
 }
+
+/* Gives each anyOf / oneOf whose branches have discriminators its table. */
+static int link_discriminators(struct cctx *c)
+{
+    size_t i, j, k;
+
+    for (i = 0; i < c->s->nodes.n; i++) {
+        struct snode *n = c->s->nodes.p[i];
+        for (j = 0; j < n->nops; j++) {
+            struct sop *op = &n->ops[j];
+            struct sdisc *d;
+            size_t found = 0;
+            if (op->kind != OP_ANY_OF && op->kind != OP_ONE_OF)
+                continue;
+            if (!(d = block(c, op->n * sizeof(*d))))
+                return nomem(c->err);
+            for (k = 0; k < op->n; k++)
+                found += (size_t)find_disc(op->subs[k], 4, &d[k]);
+            op->disc = found ? d : NULL;
+        }
+    }
+    return 0;
+}
+
+/* ---- vocabularies ---- */
+
+/* The vocabularies the root's "$schema" declares into c->vocab. */
+static int set_vocab(struct cctx *c, const json_t *root, unsigned flags)
+{
+    const json_t *ms = json_object_get(root, "$schema"), *voc;
+    const struct uent *e;
+    const char *uri;
+    json_t *req;
+    size_t i;
+    int rc;
+
+    c->vocab = VOC_ALL | (flags & SCHEMA_FORMAT_ANNOTATION ? 0 : VOC_FORMAT_ASSERTION);
+    if (!json_is_string(ms) || strcmp(json_string_value(ms), META_2020_12) == 0)
+        return 0;
+    if (!uri_get(c, json_string_value(ms)) && (rc = load_external(c, json_string_value(ms))))
+        return nomem(c->err);
+    e = uri_get(c, json_string_value(ms));
+    voc = e ? json_object_get(e->j, "$vocabulary") : NULL;
+    if (!json_is_object(voc))
+        return 0;
+    c->vocab = VOC_CORE | (flags & SCHEMA_FORMAT_ANNOTATION ? 0 : VOC_FORMAT_ASSERTION);
+    json_object_foreach((json_t *)voc, uri, req) {
+        for (i = 0; i < sizeof(vocabularies) / sizeof(vocabularies[0]); i++)
+            if (strcmp(uri, vocabularies[i].uri) == 0)
+                break;
+        if (i < sizeof(vocabularies) / sizeof(vocabularies[0]))
+            c->vocab |= vocabularies[i].bit;
+        else if (json_is_true(req))
+            return fmd_errf(c->err, FMD_EUNPROC, "schema requires the unknown vocabulary '%s'",
+                            uri);
+    }
+    return 0;
+}
+
+/* ---- public ---- */
 
 static int schema_new(struct schema **out)
 {
@@ -1504,42 +1474,79 @@ static int schema_new(struct schema **out)
     return 0;
 }
 
-int schema_compile(const json_t *doc, struct schema **out, struct fmd_err *err)
+static void cctx_release(struct cctx *c)
 {
-    struct cctx c = {.err = err};
     size_t i;
+
+    pcre2_compile_context_free(c->cc);
+    json_decref(c->uris);
+    for (i = 0; i < c->uents.n; i++)
+        fmd_free(c->uents.p[i]);
+    for (i = 0; i < c->infos.n; i++) {
+        struct jinfo *info = c->infos.p[i];
+        fmd_free(info->path);
+        fmd_free(info);
+    }
+    fmd_free(c->uents.p);
+    fmd_free(c->infos.p);
+    fmd_free(c->todo.p);
+    fmd_free(c->todo_j.p);
+    fmd_free(c->todo_r.p);
+    ptrmap_release(&c->info);
+    ptrmap_release(&c->memo);
+}
+
+static int compile_root(struct cctx *c, json_t *copy, unsigned flags)
+{
+    const struct uent *e;
+    int rc;
+
+    if (vec_push(&c->s->docs, copy)) {
+        json_decref(copy);
+        return nomem(c->err);
+    }
+    if (index_doc(c, copy, DEFAULT_BASE))
+        return nomem(c->err);
+    if ((rc = set_vocab(c, copy, flags)))
+        return rc;
+    e = uri_get(c, DEFAULT_BASE);
+    if (get_node(c, copy, e->res, "", &c->s->root))
+        return nomem(c->err);
+    if ((rc = drain(c)))
+        return rc;
+    return link_discriminators(c);
+}
+
+int schema_compile_ex(const json_t *doc, const struct schema_registry *reg, unsigned flags,
+                      struct schema **out, struct fmd_err *err)
+{
+    struct cctx c = {.reg = reg, .err = err};
+    json_t *copy;
     int rc;
 
     assert(keywords_sorted());
     *out = NULL;
-    buf_init(&c.loc, PATH_MAX_BYTES);
-    if (!doc || (!json_is_object(doc) && !json_is_boolean(doc))) {
-        rc = fmd_errf(err, FMD_EUNPROC, "schema must be an object or a boolean");
-        goto out;
-    }
-    if (too_deep(doc, MAX_DOC_DEPTH)) {
-        rc = fmd_errf(err, FMD_EUNPROC, "schema is nested deeper than %d levels", MAX_DOC_DEPTH);
-        goto out;
-    }
+    if (!doc || (!json_is_object(doc) && !json_is_boolean(doc)))
+        return fmd_errf(err, FMD_EUNPROC, "schema must be an object or a boolean");
+    if (too_deep(doc, MAX_DOC_DEPTH))
+        return fmd_errf(err, FMD_EUNPROC, "schema is nested deeper than %d levels",
+                        MAX_DOC_DEPTH);
     rc = schema_new(&c.s);
     if (!rc && !(c.cc = pcre2_compile_context_create(c.s->gctx)))
         rc = FMD_ENOMEM;
-    if (!rc && !(c.s->doc = json_deep_copy(doc)))
+    if (!rc && !(c.uris = json_object()))
         rc = FMD_ENOMEM;
     if (rc) {
         rc = nomem(err);
         goto out;
     }
-    rc = walk_schema(&c, c.s->doc);
-    for (i = 0; !rc && i < c.ntodo; i++) {   /* todo grows as targets hold $refs */
-        buf_reset(&c.loc);
-        rc = buf_adds(&c.loc, c.todo[i]->ptr) ? nomem(err) : walk_schema(&c, c.todo[i]->target);
+    if (!(copy = json_deep_copy(doc))) {
+        rc = nomem(err);
+        goto out;
     }
+    rc = compile_root(&c, copy, flags);
 out:
-    pcre2_compile_context_free(c.cc);
-    ptrmap_release(&c.seen, NULL);
-    buf_release(&c.loc);
-    fmd_free(c.todo);
+    cctx_release(&c);
     if (rc)
         schema_free(c.s);
     else
@@ -1547,53 +1554,53 @@ out:
     return rc;
 }
 
-static void free_code(void *code)
+int schema_compile(const json_t *doc, struct schema **out, struct fmd_err *err)
 {
-    pcre2_code_free(code);
+    return schema_compile_ex(doc, NULL, 0, out, err);
 }
 
 void schema_free(struct schema *s)
 {
+    size_t i, k;
+
     if (!s)
         return;
-    ptrmap_release(&s->patterns, free_code);
-    ptrmap_release(&s->refs, fmd_free);
+    for (i = 0; i < s->nodes.n; i++) {
+        struct snode *n = s->nodes.p[i];
+        fmd_free(n->path);
+        fmd_free(n->ops);
+        fmd_free(n);
+    }
+    for (i = 0; i < s->res.n; i++) {
+        struct sres *r = s->res.p[i];
+        for (k = 0; k < r->ndyn; k++)
+            fmd_free(r->dyn[k].name);
+        fmd_free(r->dyn);
+        fmd_free(r->uri);
+        fmd_free(r->path);
+        fmd_free(r);
+    }
+    for (i = 0; i < s->blocks.n; i++)
+        fmd_free(s->blocks.p[i]);
+    for (i = 0; i < s->codes.n; i++)
+        pcre2_code_free(s->codes.p[i]);
+    for (i = 0; i < s->docs.n; i++)
+        json_decref(s->docs.p[i]);
+    fmd_free(s->nodes.p);
+    fmd_free(s->res.p);
+    fmd_free(s->blocks.p);
+    fmd_free(s->codes.p);
+    fmd_free(s->docs.p);
     pcre2_match_context_free(s->mctx);
     pcre2_general_context_free(s->gctx);
-    json_decref(s->doc);
     fmd_free(s);
 }
 
 int schema_validate(const struct schema *s, const json_t *instance, json_t **errors)
 {
-    struct vctx c = {.s = s};
-    int rc;
-
     if (errors)
         *errors = NULL;
     if (!s || !instance)
         return FMD_EINVAL;
-    buf_init(&c.ipath, PATH_MAX_BYTES);
-    buf_init(&c.spath, PATH_MAX_BYTES);
-    if (errors && !(c.out = json_array())) {
-        rc = FMD_ENOMEM;
-        goto out;
-    }
-    c.collect = errors != NULL;
-    rc = validate_node(&c, s->doc, instance);
-    if (rc < 0)
-        goto out;
-    if (rc == V_OK)
-        goto out;
-    rc = FMD_EUNPROC;
-    if (errors) {
-        *errors = c.out;
-        c.out = NULL;
-    }
-out:
-    json_decref(c.out);
-    buf_release(&c.ipath);
-    buf_release(&c.spath);
-    pcre2_match_data_free(c.md);
-    return rc;
+    return schema__eval(s->root, s->mctx, s->gctx, instance, errors);
 }

@@ -1,21 +1,29 @@
 /*
  * validate.h - JSON Schema 2020-12 validation of JSON instances.
  *
- * A schema document is compiled once (checked, patterns compiled, local
- * $refs resolved) and then validates any number of instances, from any
- * number of threads at once.
+ * A schema document is compiled once into a program (references resolved,
+ * patterns compiled, property tables hashed; see validate.c) and then
+ * validates any number of instances, from any number of threads at once.
  *
- * Supported: type, enum, const, properties, patternProperties,
- * additionalProperties, propertyNames, required, dependentRequired,
- * dependentSchemas, min/maxProperties, items, prefixItems, min/maxItems,
- * uniqueItems, contains, min/maxContains, minimum, maximum,
- * exclusiveMinimum, exclusiveMaximum, multipleOf, min/maxLength (in Unicode
- * code points), pattern (PCRE2, ECMA-262 "$" semantics), format (asserted
- * for email, date, time, date-time, uri, uuid, ipv4, ipv6, hostname),
- * allOf, anyOf, oneOf, not, if/then/else, $defs and "$ref" to "#" or any
- * "#/json/pointer" in the same document, boolean schemas. Other keywords
- * are ignored, as the specification says of unknown keywords; "$id" does not
- * change how "$ref" resolves (every "#..." is taken from the document root).
+ * The whole 2020-12 vocabulary: core ($id, $schema, $ref, $defs, $anchor,
+ * $dynamicRef / $dynamicAnchor, $vocabulary, $comment), applicator, unevaluated
+ * (unevaluatedProperties / unevaluatedItems from the annotations of every
+ * subschema applied in place), validation, and format. Numbers compare by
+ * value and exactly: 1.0 equals 1, integers compare as integers, an integer
+ * and a real without rounding, and multipleOf works on the decimal a real was
+ * written as (the shortest one that reads back as the same double), so 19.99
+ * is a multiple of 0.01. Integers beyond 64 bits never reach the validator:
+ * Jansson refuses them ("too big integer"), so json_parse answers 400.
+ * Lengths count code points; pattern is PCRE2 (JIT) in UTF mode with ECMA-262
+ * "$" and empty classes.
+ * "format" is asserted (email, idn-email, date, time, date-time, duration,
+ * uri, uri-reference, iri, iri-reference, uri-template, uuid, ipv4, ipv6,
+ * hostname and idn-hostname with IDNA 2008, regex as ECMA-262, json-pointer,
+ * relative-json-pointer) unless compiled with SCHEMA_FORMAT_ANNOTATION;
+ * unknown formats are ignored. References resolve
+ * within the document, then in a schema_registry, then in the built-in
+ * 2020-12 meta-schemas; nothing is ever fetched. A root "$schema" naming a
+ * meta-schema with "$vocabulary" enables only the vocabularies it lists.
  *
  * Errors: each is {"path": JSON Pointer into the instance ("" for the root),
  * "schema_path": JSON Pointer to the failing keyword in the schema document
@@ -44,9 +52,11 @@ struct schema;
  * Compiles doc (not kept: the schema holds its own copy) into *out, which
  * the caller frees with schema_free. Fails with FMD_EUNPROC and a message
  * naming the location for a document it cannot use: not an object or a
- * boolean, nested deeper than 64, a supported keyword with a value of the
- * wrong type, a pattern that does not compile, a $ref that does not resolve
- * within the document; or with FMD_ENOMEM. *out is NULL on failure.
+ * boolean, nested deeper than 64, a keyword with a value of the wrong type,
+ * a pattern that does not compile, a $ref or $dynamicRef that resolves
+ * neither within the document nor to a built-in meta-schema, a "$schema"
+ * whose $vocabulary requires a vocabulary formd does not know; or with
+ * FMD_ENOMEM. *out is NULL on failure. "format" is asserted.
  */
 int schema_compile(const json_t *doc, struct schema **out, struct fmd_err *err);
 
@@ -66,8 +76,45 @@ void schema_free(struct schema *s);
  * error saying so, never valid: such an error is not undone by an enclosing
  * "not" or anyOf, and ends the validation. They are "pattern too costly to
  * evaluate" (keyword "pattern" or "patternProperties"), "schema recursion too
- * deep" (keyword "$ref") and "validation too costly" (keyword "").
+ * deep" (keyword "$ref" or "$dynamicRef") and "validation too costly"
+ * (keyword "").
  */
 int schema_validate(const struct schema *s, const json_t *instance, json_t **errors);
+
+/*
+ * A registry of schema documents by absolute URI, from which "$ref" and
+ * "$schema" resolve references outside the document being compiled. formd
+ * never fetches a URL: a reference that neither the document nor the
+ * registry holds does not compile. A registry is filled once, then only read
+ * (by any number of compiles at once); a compiled schema keeps its own copies
+ * of what it uses, so the registry may be freed before it.
+ */
+struct schema_registry;
+
+/* A new empty registry into *out (schema_registry_free). 0 or FMD_ENOMEM. */
+int schema_registry_new(struct schema_registry **out);
+
+/* Frees reg and its documents; NULL is fine. */
+void schema_registry_free(struct schema_registry *reg);
+
+/*
+ * Adds a copy of doc (not kept) under uri, an absolute URI without a
+ * fragment; the resources doc embeds with "$id" become reachable by theirs.
+ * Fails with FMD_EUNPROC for a uri not absolute or already added, or a doc
+ * not an object or a boolean; FMD_ENOMEM.
+ */
+int schema_registry_add(struct schema_registry *reg, const char *uri, const json_t *doc,
+                        struct fmd_err *err);
+
+/* schema_compile_ex flags. */
+#define SCHEMA_FORMAT_ANNOTATION 0x1u   /* "format" annotates only, asserts nothing */
+
+/*
+ * As schema_compile, resolving references outside doc in reg (NULL: none),
+ * with flags (SCHEMA_*). schema_compile(doc, out, err) is
+ * schema_compile_ex(doc, NULL, 0, out, err).
+ */
+int schema_compile_ex(const json_t *doc, const struct schema_registry *reg, unsigned flags,
+                      struct schema **out, struct fmd_err *err);
 
 #endif

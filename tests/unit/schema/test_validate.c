@@ -1,5 +1,5 @@
 /*
- * test_validate.c - unit tests for src/schema/validate.c: every supported
+ * test_validate.c - unit tests for src/schema/validate.c and eval.c: every
  * keyword on valid and invalid instances, the error objects (paths, schema
  * paths, keywords, messages), compile failures, the cost bounds ($ref cycles,
  * costly patterns, exponential schemas), threads, and allocation failure.
@@ -248,6 +248,18 @@ static void test_numbers(void **state)
     assert_invalid("{\"multipleOf\":0.123456789}", "1e308");
     assert_invalid("{\"multipleOf\":2}", "-9223372036854775807");
     assert_valid("{\"multipleOf\":1}", "-9223372036854775808");
+    /* Exact on the decimals as written, however far apart. */
+    assert_valid("{\"multipleOf\":0.01}", "12500.5");
+    assert_valid("{\"multipleOf\":0.01}", "19.99");
+    assert_invalid("{\"multipleOf\":0.01}", "12500.555");
+    assert_valid("{\"multipleOf\":1e-8}", "12391239123");
+    assert_valid("{\"multipleOf\":0.3}", "0.9");
+    assert_invalid("{\"multipleOf\":0.3}", "1");
+    assert_valid("{\"multipleOf\":1e300}", "3e300");
+    assert_invalid("{\"multipleOf\":7}", "1e300");
+    assert_valid("{\"multipleOf\":2.5}", "1e300");
+    assert_valid("{\"multipleOf\":0.5,\"type\":\"integer\"}", "4.0");
+    assert_valid("{\"const\":1}", "1.0");
 }
 
 /* ---- strings ---- */
@@ -272,6 +284,12 @@ static void test_pattern(void **state)
 
     assert_valid(zip, "\"12345\"");
     assert_valid(zip, "12345");
+    /* ECMA-262 \s is Unicode white space; \d stays ASCII. */
+    assert_valid("{\"pattern\":\"^\\\\s$\"}", "\"\\u00a0\"");
+    assert_valid("{\"pattern\":\"^[\\\\sx]+$\"}", "\"x\\u2028\\ufeff\"");
+    assert_invalid("{\"pattern\":\"^\\\\S$\"}", "\"\\u3000\"");
+    assert_invalid("{\"pattern\":\"^\\\\d$\"}", "\"\\u0660\"");
+    assert_valid("{\"pattern\":\"^\\\\\\\\s$\"}", "\"\\\\s\"");
     assert_one_error(zip, "\"1234\"", "", "/pattern", "pattern", "does not match pattern");
     /* ECMA-262: "$" is the end of the string, not before a final newline. */
     assert_invalid(zip, "\"12345\\n\"");
@@ -356,6 +374,30 @@ static void test_formats(void **state)
         {"hostname", "-a.com", 0},               {"hostname", "a-.com", 0},
         {"hostname", "a..b", 0},                 {"hostname", "a_b.com", 0},
         {"hostname", "", 0},
+        {"email", "\"a b\"@example.com", 1},    {"email", "\"a\"b@example.com", 0},
+        {"idn-email", "élève@école.fr", 1}, {"idn-email", "a.example.com", 0},
+        {"duration", "P1Y2M3DT4H5M6S", 1},      {"duration", "P4W", 1},
+        {"duration", "PT36H", 1},               {"duration", "P1Y2D", 0},
+        {"duration", "P", 0},                   {"duration", "PT", 0},
+        {"duration", "P1W2D", 0},               {"duration", "1D", 0},
+        {"uri-reference", "../a/b?c#d", 1},     {"uri-reference", "#frag", 1},
+        {"uri-reference", "", 1},               {"uri-reference", "a:b:c", 1},
+        {"uri-reference", "\\\\host", 0},       {"uri-reference", "x y", 0},
+        {"iri", "https://éx.example/é", 1}, {"iri", "/relative", 0},
+        {"iri-reference", "é/x", 1},
+        {"json-pointer", "/a/~0b/~1c", 1},      {"json-pointer", "", 1},
+        {"json-pointer", "a/b", 0},             {"json-pointer", "/a~2", 0},
+        {"relative-json-pointer", "0#", 1},     {"relative-json-pointer", "1/a", 1},
+        {"relative-json-pointer", "01/a", 0},   {"relative-json-pointer", "/a", 0},
+        {"regex", "^[a-z]+(?:x|y)$", 1},        {"regex", "(", 0},
+        {"regex", "(?i)x", 0},                  {"regex", "\\a", 0},
+        {"uri-template", "/users/{id}{?q,lang}", 1},
+        {"uri-template", "/x{", 0},             {"uri-template", "/{a:0}", 0},
+        {"hostname", "xn--9n2bp8q.xn--9t4b11yi5a", 1}, {"hostname", "xn--X", 0},
+        {"hostname", "ab--c.com", 0},           {"hostname", "a--b.com", 1},
+        {"idn-hostname", "\xec\x8b\xa4\xeb\xa1\x80.\xed\x85\x8c\xec\x8a\xa4\xed\x8a\xb8", 1},
+        {"idn-hostname", "l\xc2\xb7" "a", 0},      {"idn-hostname", "l\xc2\xb7l", 1},
+        {"idn-hostname", "a\xe3\x80\x82" "b", 1},  {"idn-hostname", "a\xd7\x90", 0},
         {"made-up-format", "anything", 1},
     };
     char schema[128], inst[128];
@@ -516,10 +558,74 @@ static void test_boolean_schemas(void **state)
 
 static void test_ignored_keywords(void **state)
 {
-    assert_valid("{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"$id\":\"x\","
-                 "\"title\":\"t\",\"description\":\"d\",\"default\":1,\"examples\":[1],"
-                 "\"x-custom\":{\"type\":\"string\"},\"unevaluatedProperties\":false}",
-                 "{\"a\":1}");
+    const char *s = "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"$id\":\"x\","
+                    "\"title\":\"t\",\"description\":\"d\",\"default\":1,\"examples\":[1],"
+                    "\"x-custom\":{\"type\":\"string\"},\"properties\":{\"a\":true},"
+                    "\"unevaluatedProperties\":false}";
+
+    assert_valid(s, "{\"a\":1}");
+    assert_one_error(s, "{\"a\":1,\"b\":2}", "/b", "/unevaluatedProperties",
+                     "unevaluatedProperties", "is not allowed");
+}
+
+static void test_unevaluated_errors(void **state)
+{
+    const char *s = "{\"allOf\":[{\"properties\":{\"a\":true}}],\"anyOf\":[{\"properties\":"
+                    "{\"b\":true}},{\"properties\":{\"c\":true}}],\"unevaluatedProperties\":"
+                    "{\"type\":\"string\"}}";
+
+    assert_valid(s, "{\"a\":1,\"b\":2,\"c\":3,\"d\":\"x\"}");
+    assert_one_error(s, "{\"a\":1,\"d\":4}", "/d", "/unevaluatedProperties/type", "type",
+                     "must be a string");
+    assert_one_error("{\"prefixItems\":[true],\"unevaluatedItems\":false}", "[1,2]", "/1",
+                     "/unevaluatedItems", "unevaluatedItems", "is not allowed");
+    /* A oneOf with discriminators still evaluates every branch without one. */
+    assert_valid("{\"oneOf\":[{\"properties\":{\"k\":{\"const\":1}}},"
+                 "{\"properties\":{\"k\":{\"const\":2}},\"required\":[\"k\"]}]}", "{\"k\":1}");
+    assert_valid("{\"oneOf\":[{\"properties\":{\"k\":{\"const\":1}}},"
+                 "{\"properties\":{\"k\":{\"const\":2}},\"required\":[\"k\"]}]}", "{}");
+    assert_invalid("{\"oneOf\":[{\"properties\":{\"k\":{\"const\":1}}},"
+                   "{\"properties\":{\"k\":{\"const\":1.0}}}]}", "{\"k\":1}");
+    assert_invalid("{\"anyOf\":[{\"properties\":{\"k\":{\"const\":1}}}]}", "{\"k\":2}");
+}
+
+static void test_format_annotation_flag(void **state)
+{
+    json_t *doc = tj("{\"format\":\"email\"}"), *inst = tj("\"not an email\"");
+    struct fmd_err err = {0};
+    struct schema *s = NULL;
+
+    assert_int_equal(schema_compile_ex(doc, NULL, SCHEMA_FORMAT_ANNOTATION, &s, &err), 0);
+    assert_int_equal(schema_validate(s, inst, NULL), 0);
+    schema_free(s);
+    assert_int_equal(schema_compile_ex(doc, NULL, 0, &s, &err), 0);
+    assert_int_equal(schema_validate(s, inst, NULL), FMD_EUNPROC);
+    schema_free(s);
+    json_decref(doc);
+    json_decref(inst);
+}
+
+static void test_ids_anchors_dynamic(void **state)
+{
+    const char *tree = "{\"$id\":\"https://example.com/tree\",\"$dynamicAnchor\":\"node\","
+                       "\"type\":\"object\",\"properties\":{\"kids\":{\"type\":\"array\","
+                       "\"items\":{\"$dynamicRef\":\"#node\"}}}}";
+    char strict[400];
+
+    assert_valid("{\"$id\":\"http://example.com/root.json\",\"$defs\":{\"a\":{"
+                 "\"$id\":\"sub/a.json\","
+                 "\"$anchor\":\"x\",\"type\":\"integer\"}},\"properties\":{\"p\":{\"$ref\":"
+                 "\"sub/a.json\"},\"q\":{\"$ref\":\"sub/a.json#x\"},\"r\":{\"$ref\":"
+                 "\"http://example.com/sub/a.json\"}}}", "{\"p\":1,\"q\":2,\"r\":3}");
+    assert_invalid("{\"$id\":\"http://example.com/root.json\",\"$defs\":{\"a\":{\"$id\":"
+                   "\"sub/a.json\",\"type\":\"integer\"}},\"$ref\":\"sub/a.json\"}", "\"s\"");
+    /* The outermost $dynamicAnchor wins: a strict tree forbids other members. */
+    snprintf(strict, sizeof(strict), "{\"$id\":\"https://example.com/strict\",\"$dynamicAnchor\":"
+             "\"node\",\"$ref\":\"tree\",\"unevaluatedProperties\":false,\"$defs\":{\"t\":%s}}",
+             tree);
+    assert_valid(tree, "{\"kids\":[{\"extra\":1}]}");
+    assert_valid(strict, "{\"kids\":[{\"kids\":[]}]}");
+    assert_invalid(strict, "{\"kids\":[{\"extra\":1}]}");
 }
 
 /* ---- errors ---- */
@@ -608,7 +714,7 @@ static void test_compile_errors(void **state)
     assert_compile_fails("{\"patternProperties\":{\"[\":{}}}",
                          "pattern at /patternProperties/[ does not compile");
     assert_compile_fails("{\"$ref\":\"#/$defs/nope\"}",
-                         "$ref at /$ref does not resolve to a schema in this document: "
+                         "$ref at /$ref does not resolve to a known schema: "
                          "'#/$defs/nope'");
     assert_compile_fails("{\"$ref\":\"http://example.com/s.json\"}", "does not resolve");
     assert_compile_fails("{\"$ref\":\"#anchor\"}", "does not resolve");
@@ -830,6 +936,9 @@ int main(void)
         cmocka_unit_test(test_ref_cycles),
         cmocka_unit_test(test_exponential_schema_bounded),
         cmocka_unit_test(test_boolean_schemas),
+        cmocka_unit_test(test_unevaluated_errors),
+        cmocka_unit_test(test_format_annotation_flag),
+        cmocka_unit_test(test_ids_anchors_dynamic),
         cmocka_unit_test(test_ignored_keywords),
         cmocka_unit_test(test_pointer_escaping),
         cmocka_unit_test(test_every_error_listed_and_capped),
