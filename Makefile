@@ -107,6 +107,7 @@ test-fuzz: $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 bench: build/formd
 	@bench/http.sh
 	@bench/queue.sh
+	@bench/validate.sh
 
 clean:
 	rm -rf build
