@@ -298,6 +298,39 @@ static int cmd_migrate(int argc, char **argv)
     return rc ? die(&err) : 0;
 }
 
+/* ---- processes that run tasks: serve and worker ---- */
+
+/* Blocks SIGINT and SIGTERM in every thread to come, so that sigwait gets them. */
+static void block_stop_signals(sigset_t *sigs)
+{
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGINT);
+    sigaddset(sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * Registers the task handlers (writing formd's periodic definitions) and
+ * starts `workers` task threads in app->workers (none for 0). tenv is
+ * filled here and must live as long as the workers.
+ */
+static int start_tasks(struct app *app, struct tasks_env *tenv, int workers,
+                       struct fmd_err *err)
+{
+    struct queue_pool_opts qo = {.writer = app->writer, .workers = workers,
+                                 .lease_ms = app->cfg->task_lease * 1000, .app = app};
+    int rc;
+
+    tenv->writer = app->writer;
+    tenv->pool = app->pool;
+    tenv->allow_private_targets = (int)app->cfg->allow_private_targets;
+    tenv->task_retention_s = app->cfg->task_retention;
+    if ((rc = tasks_register_all(tenv, err)) || workers <= 0)
+        return rc;
+    return queue_pool_start(&qo, &app->workers, err);
+}
+
 /* ---- formd serve ---- */
 
 /* At first start there is no key at all: make an admin key and leave it 0600 on disk. */
@@ -337,18 +370,14 @@ static int cmd_serve(int argc, char **argv)
     struct fmd_err err = {0};
     struct app app = {0};
     struct http_server_opts o = {0};
+    struct tasks_env tenv;
     struct db *db = NULL;
     char target[4096];
     sigset_t sigs;
     int rc, sig;
 
     config_init(&cfg);
-    /* Block the stop signals before any thread starts, so sigwait sees them. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    block_stop_signals(&sigs);
 
     rc = open_db(&cfg, argc, argv, 2, NULL, 1, &db, target, sizeof(target), &err);
     if (!rc)
@@ -362,16 +391,8 @@ static int cmd_serve(int argc, char **argv)
         rc = db_pool_new(target, &app.pool, &err);
     if (!rc)
         rc = db_writer_start(target, (int)cfg.commit_batch, &app.writer, &err);
-    struct tasks_env tenv = {.writer = app.writer, .pool = app.pool,
-                             .allow_private_targets = (int)cfg.allow_private_targets,
-                             .task_retention_s = cfg.task_retention};
     if (!rc)
-        rc = tasks_register_all(&tenv, &err);
-    if (!rc && cfg.workers > 0) {
-        struct queue_pool_opts qo = {.writer = app.writer, .workers = (int)cfg.workers,
-                                     .lease_ms = cfg.task_lease * 1000, .app = &app};
-        rc = queue_pool_start(&qo, &app.workers, &err);
-    }
+        rc = start_tasks(&app, &tenv, (int)cfg.workers, &err);
     if (!rc) {
         db_writer_set_observer(app.writer, api_observe_commit);
         o.listen = cfg.listen;
@@ -417,44 +438,32 @@ static int cmd_worker(int argc, char **argv)
     struct config cfg;
     struct fmd_err err = {0};
     struct app app = {0};
-    struct db_writer *writer = NULL;
+    struct tasks_env tenv;
     struct db *db = NULL;
     char target[4096];
     sigset_t sigs;
-    int rc, sig;
+    int rc, sig, workers;
 
     config_init(&cfg);
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    block_stop_signals(&sigs);
     rc = open_db(&cfg, argc, argv, 2, NULL, 1, &db, target, sizeof(target), &err);
     db_close(db);
     app.cfg = &cfg;
+    workers = cfg.workers > 0 ? (int)cfg.workers : 1;
     if (!rc)
-        rc = db_writer_start(target, (int)cfg.commit_batch, &writer, &err);
+        rc = db_writer_start(target, (int)cfg.commit_batch, &app.writer, &err);
     if (!rc)
         rc = db_pool_new(target, &app.pool, &err);
-    struct tasks_env tenv = {.writer = writer, .pool = app.pool,
-                             .allow_private_targets = (int)cfg.allow_private_targets,
-                             .task_retention_s = cfg.task_retention};
     if (!rc)
-        rc = tasks_register_all(&tenv, &err);
-    if (!rc) {
-        struct queue_pool_opts qo = {.writer = writer,
-                                     .workers = cfg.workers > 0 ? (int)cfg.workers : 1,
-                                     .lease_ms = cfg.task_lease * 1000, .app = &app};
-        app.writer = writer;
-        rc = queue_pool_start(&qo, &app.workers, &err);
-    }
+        rc = start_tasks(&app, &tenv, workers, &err);
     if (!rc) {
         log_info("worker %s running %d task threads", queue_pool_worker_id(app.workers),
-                 cfg.workers > 0 ? (int)cfg.workers : 1);
+                 workers);
         sigwait(&sigs, &sig);
         log_info("stopping on signal %d", sig);
     }
     queue_pool_stop(app.workers, 20 * 1000);
-    db_writer_stop(writer);
+    db_writer_stop(app.writer);
     db_pool_free(app.pool);
     metrics_reset();
     config_release(&cfg);

@@ -75,6 +75,14 @@ int api_require(struct http_req *req, const struct principal *p, const char *pro
 /* Answers 404 "no such <what>". */
 void api_not_found(struct http_req *req, const char *what);
 
+struct store_form;
+/*
+ * Loads the form named by the first path parameter into f and checks the
+ * caller holds `need` on its project: 0, or answered (404 / 403).
+ */
+int api_load_form(struct http_req *req, struct principal *pr, enum role need,
+                  struct store_form *f);
+
 /* A read connection for this request, returned to the pool when it ends. */
 struct db *api_db(struct http_req *req);
 

@@ -11,6 +11,7 @@
 #include "core/mem.h"
 #include "security/token.h"
 #include "store/auth.h"
+#include "store/forms.h"
 #include "core/banned.h"
 
 static const char *const role_names[] = {"none", "viewer", "reviewer", "editor", "admin"};
@@ -174,6 +175,25 @@ int api_require(struct http_req *req, const struct principal *p, const char *pro
         return -1;
     }
     return 0;
+}
+
+int api_load_form(struct http_req *req, struct principal *pr, enum role need,
+                  struct store_form *f)
+{
+    struct fmd_err err = {0};
+    struct db *db = api_db(req);
+    int rc;
+
+    if (!db)
+        return -1;
+    if ((rc = store_form_get(db, req->params[0], f, &err))) {
+        if (rc == FMD_ENOTFOUND)
+            api_not_found(req, "form");
+        else
+            http_problem_err(req, &err);
+        return -1;
+    }
+    return api_require(req, pr, f->project_id, need, "form");
 }
 
 /* ---- writes through the group commit ---- */

@@ -264,29 +264,6 @@ out:
 
 /* ---- read ---- */
 
-/*
- * Loads the form named by the first path parameter and checks the caller's
- * role on its project. 0 with f filled, or answered (404 / 403).
- */
-static int load_form(struct http_req *req, struct principal *pr, enum role need,
-                     struct store_form *f)
-{
-    struct fmd_err err = {0};
-    struct db *db = api_db(req);
-    int rc;
-
-    if (!db)
-        return -1;
-    if ((rc = store_form_get(db, req->params[0], f, &err))) {
-        if (rc == FMD_ENOTFOUND)
-            api_not_found(req, "form");
-        else
-            http_problem_err(req, &err);
-        return -1;
-    }
-    return api_require(req, pr, f->project_id, need, "form");
-}
-
 void api_form_get(struct http_req *req)
 {
     struct principal *pr = api_auth(req);
@@ -294,7 +271,7 @@ void api_form_get(struct http_req *req)
     struct fmd_err err = {0};
     json_t *out;
 
-    if (!pr || load_form(req, pr, ROLE_VIEWER, &f))
+    if (!pr || api_load_form(req, pr, ROLE_VIEWER, &f))
         return;
     if (store_form_json(api_db(req), &f, &out, &err)) {
         http_problem_err(req, &err);
@@ -360,7 +337,7 @@ void api_form_patch(struct http_req *req)
     if (!pr || !(op = arena_alloc(&req->arena, sizeof(*op))))
         return;
     memset(op, 0, sizeof(*op));
-    if (load_form(req, pr, ROLE_EDITOR, &op->form))
+    if (api_load_form(req, pr, ROLE_EDITOR, &op->form))
         return;
     if (!(body = api_body_object(req)) || api_only_members(req, body, members))
         goto out;
@@ -411,7 +388,7 @@ void api_form_put_draft(struct http_req *req)
     if (!pr || !(op = arena_alloc(&req->arena, sizeof(*op))))
         return;
     memset(op, 0, sizeof(*op));
-    if (load_form(req, pr, ROLE_EDITOR, &op->form))
+    if (api_load_form(req, pr, ROLE_EDITOR, &op->form))
         return;
     if (!(body = api_body_object(req)) || api_only_members(req, body, members) ||
         parse_definition(req, body, &op->def))
@@ -447,7 +424,7 @@ void api_form_publish(struct http_req *req)
     if (!pr || !(op = arena_alloc(&req->arena, sizeof(*op))))
         return;
     memset(op, 0, sizeof(*op));
-    if (load_form(req, pr, ROLE_EDITOR, &op->form))
+    if (api_load_form(req, pr, ROLE_EDITOR, &op->form))
         return;
     if (req->body.len) {
         http_problem(req, FMD_EINVAL, NULL, "publish takes no request body", NULL);

@@ -71,22 +71,11 @@ void api_submission_list(struct http_req *req)
     struct store_submission_filter filter;
     struct store_form f;
     struct fmd_err err = {0};
-    struct db *db;
     json_t *page;
-    int rc;
 
-    if (!pr || !(db = api_db(req)))
+    if (!pr || api_load_form(req, pr, ROLE_VIEWER, &f) || filter_params(req, &filter))
         return;
-    if ((rc = store_form_get(db, req->params[0], &f, &err))) {
-        if (rc == FMD_ENOTFOUND)
-            api_not_found(req, "form");
-        else
-            http_problem_err(req, &err);
-        return;
-    }
-    if (api_require(req, pr, f.project_id, ROLE_VIEWER, "form") || filter_params(req, &filter))
-        return;
-    if (store_submission_list(db, f.id, &filter, &page, &err)) {
+    if (store_submission_list(api_db(req), f.id, &filter, &page, &err)) {
         http_problem_err(req, &err);
         return;
     }

@@ -25,25 +25,6 @@ struct hook_op {
     char secret[WEBHOOK_SECRET_MAX];
 };
 
-/* The form named by the first path parameter, with the caller's role checked. */
-static int load_form(struct http_req *req, struct principal *pr, enum role need,
-                     struct store_form *f)
-{
-    struct fmd_err err = {0};
-    struct db *db = api_db(req);
-    int rc;
-    if (!db)
-        return -1;
-    if ((rc = store_form_get(db, req->params[0], f, &err))) {
-        if (rc == FMD_ENOTFOUND)
-            api_not_found(req, "form");
-        else
-            http_problem_err(req, &err);
-        return -1;
-    }
-    return api_require(req, pr, f->project_id, need, "form");
-}
-
 /* The webhook named by the first path parameter, with the caller's role on its form. */
 static int load_hook(struct http_req *req, struct principal *pr, enum role need, json_t **out)
 {
@@ -171,7 +152,7 @@ void api_webhook_create(struct http_req *req)
     size_t keylen;
     char *events;
 
-    if (!pr || load_form(req, pr, ROLE_EDITOR, &f))
+    if (!pr || api_load_form(req, pr, ROLE_EDITOR, &f))
         return;
     if (!(body = api_body_object(req)) || api_only_members(req, body, members) ||
         check_url(req, json_get_str(body, "url")) ||
@@ -214,7 +195,7 @@ void api_webhook_list(struct http_req *req)
     struct fmd_err err = {0};
     json_t *list;
 
-    if (!pr || load_form(req, pr, ROLE_VIEWER, &f))
+    if (!pr || api_load_form(req, pr, ROLE_VIEWER, &f))
         return;
     if (store_webhook_list(api_db(req), f.id, &list, &err)) {
         http_problem_err(req, &err);

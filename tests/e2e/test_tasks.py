@@ -169,3 +169,24 @@ def test_queue_gauges(admin, project):
 def test_queues_show_throughput(admin):
     q = admin.get("/v1/queues").json()["items"][0]
     assert isinstance(q["completed_last_minute"], int)
+
+
+def test_formd_worker_runs_tasks_for_a_server_without_workers(tmp_path):
+    import signal
+    import subprocess
+
+    from conftest import BIN, Client, Server
+    data = str(tmp_path / "data")
+    server = Server(data, ["--workers", "0"]).start()
+    worker = subprocess.Popen([BIN, "worker", "--data-dir", data, "--workers", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        admin = Client(server, server.admin_key)
+        pid = make_project(admin, "Workers")
+        tid = insert_task(server, project_id=pid)
+        task = wait_task(admin, tid, "discarded")
+        assert task["attempts"] == 1
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0, worker.stderr.read().decode()
+        assert server.stop() == 0
