@@ -68,3 +68,23 @@ int rows_page(struct db_stmt *st, int limit, json_t *(*row_fn)(struct db_stmt *)
     *page = json_pack("{s:o, s:O}", "items", items, "next_cursor", last ? last : json_null());
     return *page ? 0 : fmd_errf(err, FMD_ENOMEM, "out of memory");
 }
+
+int rows_list(struct db_stmt *st, json_t *(*row_fn)(struct db_stmt *), json_t **out,
+              struct fmd_err *err)
+{
+    json_t *items = json_array();
+    int rc;
+
+    while ((rc = db_step(st, err)) == 1)
+        if (!items || json_array_append_new(items, row_fn(st))) {
+            rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
+            break;
+        }
+    db_done(st);
+    if (rc < 0) {
+        json_decref(items);
+        return rc;
+    }
+    *out = json_pack("{s:o}", "items", items);
+    return *out ? 0 : fmd_errf(err, FMD_ENOMEM, "out of memory");
+}

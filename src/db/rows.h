@@ -24,4 +24,8 @@ int rows_exec(struct db_stmt *st, struct fmd_err *err);
 int rows_page(struct db_stmt *st, int limit, json_t *(*row_fn)(struct db_stmt *),
               json_t **page, struct fmd_err *err);
 
+/* Steps st into {items} (every row, no paging) and releases it. */
+int rows_list(struct db_stmt *st, json_t *(*row_fn)(struct db_stmt *), json_t **out,
+              struct fmd_err *err);
+
 #endif

@@ -238,25 +238,12 @@ int store_submission_history(struct db *db, const char *id, json_t **out,
                              struct fmd_err *err)
 {
     struct db_stmt *st;
-    json_t *items = json_array();
     int rc = db_prepare(db,
                         "SELECT revision, data, edited_by, edited_at FROM submission_history "
                         "WHERE submission_id = $1 ORDER BY revision",
                         &st, err);
     if (rc)
-        goto out;
+        return rc;
     db_bind_text(st, 1, id);
-    while ((rc = db_step(st, err)) == 1)
-        if (json_array_append_new(items, history_row(st))) {
-            rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
-            break;
-        }
-    db_done(st);
-    if (rc < 0)
-        goto out;
-    *out = json_pack("{s:O}", "items", items);
-    rc = *out ? 0 : fmd_errf(err, FMD_ENOMEM, "out of memory");
-out:
-    json_decref(items);
-    return rc;
+    return rows_list(st, history_row, out, err);
 }

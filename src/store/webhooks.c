@@ -81,24 +81,11 @@ int store_webhook_get(struct db *db, const char *id, struct store_webhook *w,
 int store_webhook_list(struct db *db, const char *form_id, json_t **out, struct fmd_err *err)
 {
     struct db_stmt *st;
-    json_t *items = json_array();
     int rc = db_prepare(db, WEBHOOK_COLUMNS "WHERE form_id = $1 ORDER BY id", &st, err);
     if (rc)
-        goto out;
+        return rc;
     db_bind_text(st, 1, form_id);
-    while ((rc = db_step(st, err)) == 1)
-        if (json_array_append_new(items, webhook_row(st))) {
-            rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
-            break;
-        }
-    db_done(st);
-    if (rc < 0)
-        goto out;
-    *out = json_pack("{s:O}", "items", items);
-    rc = *out ? 0 : fmd_errf(err, FMD_ENOMEM, "out of memory");
-out:
-    json_decref(items);
-    return rc;
+    return rows_list(st, webhook_row, out, err);
 }
 
 int store_webhook_delete(struct db *db, const char *id, struct fmd_err *err)
