@@ -36,6 +36,17 @@ int db_prepare(struct db *db, const char *sql, struct db_stmt **out, struct fmd_
     return db->drv->prepare(db, sql, out, err);
 }
 
+int db_run(struct db *db, const char *sql, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db, sql, &st, err);
+    if (rc)
+        return rc;
+    rc = db_step(st, err);
+    db_done(st);
+    return rc < 0 ? rc : 0;
+}
+
 int db_bind_textn(struct db_stmt *st, int n, const char *s, size_t len)
 {
     return s ? st->db->drv->bind_text(st, n, s, len) : st->db->drv->bind_null(st, n);
@@ -107,17 +118,17 @@ int64_t db_changes(struct db *db)
 
 int db_begin(struct db *db, struct fmd_err *err)
 {
-    return db_exec(db, "BEGIN IMMEDIATE", err);
+    return db_run(db, "BEGIN IMMEDIATE", err);
 }
 
 int db_commit(struct db *db, struct fmd_err *err)
 {
-    return db_exec(db, "COMMIT", err);
+    return db_run(db, "COMMIT", err);
 }
 
 void db_rollback(struct db *db)
 {
-    db_exec(db, "ROLLBACK", NULL);
+    db_run(db, "ROLLBACK", NULL);
 }
 
 double db_time_seconds(void)

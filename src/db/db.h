@@ -53,6 +53,12 @@ void db_close(struct db *db);
 
 /* Runs one or more statements without parameters. */
 int db_exec(struct db *db, const char *sql, struct fmd_err *err);
+/*
+ * Runs one statement without parameters through the statement cache (pass
+ * a literal): for the statements run thousands of times a second, such as
+ * BEGIN, COMMIT and savepoints, which db_exec would parse every time.
+ */
+int db_run(struct db *db, const char *sql, struct fmd_err *err);
 /* A reset, unbound statement for sql (cached: pass a string literal). */
 int db_prepare(struct db *db, const char *sql, struct db_stmt **out, struct fmd_err *err);
 /* Parameters are 1-based ($1 is n = 1); text is copied. s NULL binds NULL. */

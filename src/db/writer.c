@@ -33,7 +33,7 @@ struct db_writer {
 static void run_job(struct db *db, struct job *j)
 {
     fmd_err_clear(&j->err);
-    if (db_exec(db, "SAVEPOINT job", &j->err)) {
+    if (db_run(db, "SAVEPOINT job", &j->err)) {
         j->rc = j->err.code;
         return;
     }
@@ -41,9 +41,9 @@ static void run_job(struct db *db, struct job *j)
     if (j->rc) {
         if (!j->err.code)
             fmd_errf(&j->err, j->rc, "%s", fmd_err_msg(j->rc));
-        db_exec(db, "ROLLBACK TO job", NULL);
+        db_run(db, "ROLLBACK TO job", NULL);
     }
-    db_exec(db, "RELEASE job", NULL);
+    db_run(db, "RELEASE job", NULL);
 }
 
 static void run_batch(struct db_writer *w, struct job *batch, int n)

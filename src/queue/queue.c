@@ -180,6 +180,23 @@ int queue_complete(struct db *db, const char *id, const char *worker, const char
     return rows_exec(st, err);
 }
 
+int queue_complete_many(struct db *db, const char *ids_json, const char *worker, int64_t now,
+                        struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db,
+                        "UPDATE tasks SET state = 'completed', progress = 1, lease_until = NULL, "
+                        "finished_at = $3, updated_at = $3 WHERE worker = $2 AND "
+                        "state = 'running' AND id IN (SELECT value FROM json_each($1))",
+                        &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, ids_json);
+    db_bind_text(st, 2, worker);
+    db_bind_int(st, 3, now);
+    return rows_exec(st, err);
+}
+
 int64_t queue_backoff_ms(int attempt)
 {
     int64_t d = BACKOFF_BASE_MS;

@@ -70,6 +70,13 @@ int queue_enqueue(struct db *db, const struct queue_new *t, char id[ID_LEN + 1],
 int queue_claim(struct db *db, const char *queue, const char *worker, int max, int64_t now,
                 int64_t lease_ms, struct queue_task *out, int *got, struct fmd_err *err);
 
+/*
+ * Completes, in one statement, every task in ids_json (a JSON array of ids)
+ * that the worker still holds, with no result. For busy pools: one write
+ * instead of one per task.
+ */
+int queue_complete_many(struct db *db, const char *ids_json, const char *worker, int64_t now,
+                        struct fmd_err *err);
 /* Finishes a task the worker holds. result: JSON text or NULL. 0 even if the
  * task was cancelled or rescued meanwhile (then nothing changes). */
 int queue_complete(struct db *db, const char *id, const char *worker, const char *result,

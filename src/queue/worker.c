@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -45,6 +46,11 @@ struct queue_pool {
     int nschedule, cursor;
     const char *queues[MAX_QUEUES];
     int nqueues;
+    pthread_mutex_t out_lock;      /* guards the outcome list below */
+    pthread_cond_t flushed;
+    struct outcome *outcomes;      /* recorded, not yet taken by a flush */
+    int flush_pending;             /* a flush is queued that has not taken the list */
+    int flushes;                   /* flush jobs submitted and not yet done */
 };
 
 static const struct queue_weight default_weights[] = {
@@ -151,33 +157,107 @@ static int claim_write(struct db *db, void *arg, struct fmd_err *err)
     return 0;
 }
 
-struct outcome_job {
+/*
+ * Outcomes are recorded in batches: workers append to the pool's list and
+ * the first to find no flush under way submits one; that flush, when the
+ * writer runs it, takes every outcome listed by then. So a busy pool writes
+ * many outcomes per writer job instead of one job (and savepoint) each.
+ */
+struct outcome {
+    struct outcome *next;
     char id[ID_LEN + 1];
-    char worker[96];
     char *result;
     char error[512];
     int failed, permanent;
     int64_t retry_after_ms;
-    struct queue_pool *p;
 };
 
-static int outcome_write(struct db *db, void *arg, struct fmd_err *err)
+struct flush_job {
+    struct queue_pool *p;
+    struct outcome *taken;
+};
+
+/*
+ * Writes the outcomes taken: plain completions (no result) in one statement
+ * for all, the rest one by one.
+ */
+static int flush_write(struct db *db, void *arg, struct fmd_err *err)
 {
-    struct outcome_job *o = arg;
+    struct flush_job *f = arg;
+    struct queue_pool *p = f->p;
     int64_t now = clock_wall_ms();
-    if (!o->failed)
-        return queue_complete(db, o->id, o->worker, o->result, now, err);
-    return queue_fail(db, o->id, o->worker, o->error, o->permanent, o->retry_after_ms, now, err);
+    struct outcome *o;
+    struct buf ids;
+    int rc = 0;
+
+    pthread_mutex_lock(&p->out_lock);
+    f->taken = p->outcomes;
+    p->outcomes = NULL;
+    p->flush_pending = 0;
+    pthread_mutex_unlock(&p->out_lock);
+    buf_init(&ids, (size_t)1 << 24);
+    for (o = f->taken; o && !rc; o = o->next) {
+        if (!o->failed && !o->result)
+            rc = buf_printf(&ids, "%s\"%s\"", ids.len ? "," : "[", o->id) ? FMD_ENOMEM : 0;
+        else if (o->failed)
+            rc = queue_fail(db, o->id, p->worker_id, o->error, o->permanent, o->retry_after_ms,
+                            now, err);
+        else
+            rc = queue_complete(db, o->id, p->worker_id, o->result, now, err);
+    }
+    if (!rc && ids.len && !(rc = buf_addc(&ids, ']') ? FMD_ENOMEM : 0))
+        rc = queue_complete_many(db, ids.p, p->worker_id, now, err);
+    if (rc == FMD_ENOMEM)
+        fmd_errf(err, rc, "out of memory");
+    buf_release(&ids);
+    return rc;
 }
 
-static void outcome_done(void *arg, int rc, const struct fmd_err *err)
+static void flush_done(void *arg, int rc, const struct fmd_err *err)
 {
-    struct outcome_job *o = arg;
+    struct flush_job *f = arg;
+    struct queue_pool *p = f->p;
+    struct outcome *o, *next;
+
     if (rc)
-        log_error("cannot record the outcome of task '%s': %s (it will run again)", o->id,
+        log_error("cannot record task outcomes: %s (those tasks will run again)",
                   err ? err->msg : "");
-    fmd_free(o->result);
-    fmd_free(o);
+    for (o = f->taken; o; o = next) {
+        next = o->next;
+        fmd_free(o->result);
+        fmd_free(o);
+    }
+    fmd_free(f);
+    pthread_mutex_lock(&p->out_lock);
+    p->flushes--;
+    pthread_cond_broadcast(&p->flushed);
+    pthread_mutex_unlock(&p->out_lock);
+}
+
+/* Lists an outcome and makes sure a flush will take it. */
+static void record_outcome(struct queue_pool *p, struct outcome *o)
+{
+    struct flush_job *f = NULL;
+
+    pthread_mutex_lock(&p->out_lock);
+    o->next = p->outcomes;
+    p->outcomes = o;
+    if (!p->flush_pending && (f = fmd_calloc(1, sizeof(*f)))) {
+        p->flush_pending = 1;
+        p->flushes++;
+    }
+    pthread_mutex_unlock(&p->out_lock);
+    if (!f)
+        return;
+    f->p = p;
+    if (db_writer_submit(p->o.writer, flush_write, flush_done, f)) {
+        /* Not queued: the next outcome tries again; these wait for it. */
+        fmd_free(f);
+        pthread_mutex_lock(&p->out_lock);
+        p->flush_pending = 0;
+        p->flushes--;
+        pthread_mutex_unlock(&p->out_lock);
+    }
 }
 
 struct id_job {
@@ -220,7 +300,7 @@ void queue_run_progress(struct queue_run *run, double progress)
 static void run_one(struct queue_pool *p, struct queue_task *t)
 {
     struct queue_run run = {0};
-    struct outcome_job *o = fmd_calloc(1, sizeof(*o));
+    struct outcome *o = fmd_calloc(1, sizeof(*o));
     queue_handler fn = handler_of(t->kind);
     const char *labels[] = {t->queue, t->kind, NULL};
     uint64_t t0 = clock_mono_ns();
@@ -254,16 +334,12 @@ static void run_one(struct queue_pool *p, struct queue_task *t)
         return;   /* its lease runs out and the task runs again */
     }
     fmd_strlcpy(o->id, t->id, sizeof(o->id));
-    fmd_strlcpy(o->worker, p->worker_id, sizeof(o->worker));
     o->result = run.result;
     o->failed = rc != 0;
     o->permanent = run.permanent;
     o->retry_after_ms = run.retry_after_ms;
     fmd_strlcpy(o->error, run.error, sizeof(o->error));
-    if (db_writer_submit(p->o.writer, outcome_write, outcome_done, o)) {
-        fmd_free(o->result);
-        fmd_free(o);
-    }
+    record_outcome(p, o);
 }
 
 static void *worker_main(void *arg)
@@ -461,6 +537,8 @@ int queue_pool_start(const struct queue_pool_opts *o, struct queue_pool **out,
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->wake, NULL);
+    pthread_mutex_init(&p->out_lock, NULL);
+    pthread_cond_init(&p->flushed, NULL);
     p->ready = fmd_calloc((size_t)o->workers, sizeof(*p->ready));
     p->threads = fmd_calloc((size_t)o->workers, sizeof(*p->threads));
     if (!p->ready || !p->threads) {
@@ -534,6 +612,26 @@ void queue_pool_stop(struct queue_pool *p, int64_t deadline_ms)
     }
     for (i = 0; i < p->o.workers; i++)
         pthread_join(p->threads[i], NULL);
+    /* Outcomes still listed get a last flush; then wait for every flush to be done. */
+    pthread_mutex_lock(&p->out_lock);
+    if (p->outcomes && !p->flush_pending) {
+        struct outcome *last = p->outcomes;
+        p->outcomes = last->next;
+        pthread_mutex_unlock(&p->out_lock);
+        record_outcome(p, last);
+        pthread_mutex_lock(&p->out_lock);
+    }
+    while (p->flushes)
+        pthread_cond_wait(&p->flushed, &p->out_lock);
+    pthread_mutex_unlock(&p->out_lock);
+    while (p->outcomes) {          /* a flush could not be queued: they will run again */
+        struct outcome *o = p->outcomes;
+        p->outcomes = o->next;
+        fmd_free(o->result);
+        fmd_free(o);
+    }
+    pthread_mutex_destroy(&p->out_lock);
+    pthread_cond_destroy(&p->flushed);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->work);
     pthread_cond_destroy(&p->wake);
