@@ -72,9 +72,8 @@ int api_metrics_init(void)
 
 void api_observe_request(const char *route, const char *method, int status, double seconds)
 {
-    char code[8];
+    char code[4] = {'0' + status / 100 % 10, '0' + status / 10 % 10, '0' + status % 10, 0};
     const char *labels[3];
-    snprintf(code, sizeof(code), "%d", status);
     labels[0] = route ? route : "unmatched";
     labels[1] = method;
     labels[2] = code;

@@ -26,20 +26,17 @@ static int increment(unsigned char r[10])
 /* 48 bits of ms and the 80 random bits already in bytes[6..16) as 26 base32 digits. */
 static void encode(int64_t ms, unsigned char bytes[16], char out[ID_LEN + 1])
 {
-    int i, bit;
+    unsigned __int128 v = 0;
+    int i;
+
     for (i = 0; i < 6; i++)
         bytes[i] = (unsigned char)(ms >> (40 - 8 * i));
-    /* 128 bits as 26 base32 digits: the first digit holds the top 3 bits. */
-    for (i = 0, bit = -2; i < ID_LEN; i++, bit += 5) {
-        unsigned v = 0;
-        int k;
-        for (k = 0; k < 5; k++) {
-            int pos = bit + k;
-            v <<= 1;
-            if (pos >= 0)
-                v |= (bytes[pos / 8] >> (7 - pos % 8)) & 1;
-        }
-        out[i] = b32[v];
+    for (i = 0; i < 16; i++)
+        v = v << 8 | bytes[i];
+    /* 26 digits hold 130 bits: the first digit takes the top 3 of the 128. */
+    for (i = ID_LEN - 1; i >= 0; i--) {
+        out[i] = b32[(unsigned)(v & 31)];
+        v >>= 5;
     }
     out[ID_LEN] = '\0';
 }

@@ -17,11 +17,17 @@ const char *http_method_name(enum http_method m)
     return "?";
 }
 
+/* A path parameter: where it starts in the path and how long it is. */
+struct span {
+    const char *p;
+    size_t n;
+};
+
 /*
  * Matches path against pattern segment by segment. A "{}" segment takes one
- * non-empty path segment. Returns the number of params or -1.
+ * non-empty path segment into spans. Returns the number of params or -1.
  */
-static int match(const char *pattern, const char *path, struct arena *a, const char **params)
+static int match(const char *pattern, const char *path, struct span *spans)
 {
     int np = 0;
     while (*pattern && *path) {
@@ -29,21 +35,22 @@ static int match(const char *pattern, const char *path, struct arena *a, const c
             return -1;
         pattern++;
         path++;
-        if (!strncmp(pattern, "{}", 2) && (pattern[2] == '/' || !pattern[2])) {
-            size_t n = strcspn(path, "/");
-            if (!n || np >= HTTP_MAX_PARAMS)
+        if (pattern[0] == '{' && pattern[1] == '}' && (pattern[2] == '/' || !pattern[2])) {
+            const char *end = strchrnul(path, '/');
+            if (end == path || np >= HTTP_MAX_PARAMS)
                 return -1;
-            if (a && params && !(params[np] = arena_strndup(a, path, n)))
-                return -1;
-            np++;
+            spans[np].p = path;
+            spans[np++].n = (size_t)(end - path);
             pattern += 2;
-            path += n;
+            path = end;
         } else {
-            size_t n = strcspn(pattern, "/");
-            if (strncmp(pattern, path, n) || (path[n] != '/' && path[n]))
+            /* A literal segment: equal characters up to the pattern's next '/'. */
+            while (*pattern && *pattern != '/' && *pattern == *path) {
+                pattern++;
+                path++;
+            }
+            if ((*pattern && *pattern != '/') || (*path && *path != '/'))
                 return -1;
-            pattern += n;
-            path += n;
         }
     }
     return *pattern || *path ? -1 : np;
@@ -54,21 +61,26 @@ enum http_match http_route_match(const struct http_route *routes, size_t n,
                                  struct arena *a, const struct http_route **out,
                                  const char **params, unsigned *allowed)
 {
+    struct span spans[HTTP_MAX_PARAMS];
     size_t i;
+    int np, k;
+
     *allowed = 0;
     *out = NULL;
+    /* The usual case first: a route with this method; no allocation until one matches. */
     for (i = 0; i < n; i++) {
-        if (match(routes[i].pattern, path, NULL, NULL) < 0)
+        if (routes[i].method != method || (np = match(routes[i].pattern, path, spans)) < 0)
             continue;
-        *allowed |= routes[i].method;
-        if (routes[i].method == method && !*out) {
-            *out = &routes[i];
-            if (match(routes[i].pattern, path, a, params) < 0)
+        for (k = 0; k < np; k++)
+            if (!(params[k] = arena_strndup(a, spans[k].p, spans[k].n)))
                 return HTTP_MATCH_NOT_FOUND;   /* out of memory: treated as no route */
-        }
-    }
-    if (*out)
+        *out = &routes[i];
         return HTTP_MATCH_OK;
+    }
+    /* No such route for this method: which methods would have matched (405)? */
+    for (i = 0; i < n; i++)
+        if (match(routes[i].pattern, path, spans) >= 0)
+            *allowed |= routes[i].method;
     return *allowed ? HTTP_MATCH_BAD_METHOD : HTTP_MATCH_NOT_FOUND;
 }
 
