@@ -26,6 +26,8 @@ class Receiver:
         self.requests = []          # dicts: msg_id, timestamp, valid, body, status
         self.script = []            # statuses to answer, in order; then default
         self.default = 200
+        self.fail_first = 0.0       # fraction of messages whose first attempt gets a 500
+        self.seen = set()
         self.extra_headers = {}
         receiver = self
 
@@ -42,6 +44,12 @@ class Receiver:
                         for s in sig.split())
                     fresh = ts is not None and abs(time.time() - int(ts)) < 300
                     status = receiver.script.pop(0) if receiver.script else receiver.default
+                    if receiver.fail_first and msg_id not in receiver.seen:
+                        receiver.seen.add(msg_id)
+                        # Decided by the message id, so a rerun fails the same ones.
+                        h = int(hashlib.sha256((msg_id or "").encode()).hexdigest()[:8], 16)
+                        if h / 0xFFFFFFFF < receiver.fail_first:
+                            status = 500
                     receiver.requests.append({"msg_id": msg_id, "timestamp": ts,
                                               "valid": valid and fresh, "status": status,
                                               "body": json.loads(body or b"null"),
