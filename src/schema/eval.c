@@ -182,19 +182,6 @@ static int key_evaluated(struct eval *e, const char *key)
 
 /* ---- paths and messages ---- */
 
-static int push_key(struct buf *b, const char *key, size_t n)
-{
-    size_t i;
-    int rc = buf_addc(b, '/');
-
-    if (!rc && !memchr(key, '~', n) && !memchr(key, '/', n))
-        return buf_add(b, key, n) ? FMD_ENOMEM : 0;   /* nothing to escape */
-    for (i = 0; !rc && i < n; i++)
-        rc = key[i] == '~' ? buf_add(b, "~0", 2)
-           : key[i] == '/' ? buf_add(b, "~1", 2) : buf_addc(b, key[i]);
-    return rc ? FMD_ENOMEM : 0;
-}
-
 /* The shortest decimal form that reads back as the same number. */
 static const char *num_str(char dst[40], const json_t *v)
 {
@@ -233,9 +220,9 @@ static int add_error(struct vctx *c, const char *spath, const char *kw, const ch
     buf_reset(ip);
     buf_reset(sp);
     for (i = 0; !rc && i < c->nseg; i++)
-        rc = c->segs[i].key ? push_key(ip, c->segs[i].key, c->segs[i].len)
+        rc = c->segs[i].key ? schema__push_key(ip, c->segs[i].key, c->segs[i].len)
            : buf_printf(ip, "/%zu", c->segs[i].idx) ? FMD_ENOMEM : 0;
-    if (!rc && (buf_adds(sp, spath) || (kw && push_key(sp, kw, strlen(kw)))))
+    if (!rc && (buf_adds(sp, spath) || (kw && schema__push_key(sp, kw, strlen(kw)))))
         rc = FMD_ENOMEM;
     if (rc)
         return rc;

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 
 struct schema_registry;
@@ -237,5 +238,8 @@ schema__format_fn *schema__format_find(const char *name);
 /* Validation (eval.c) of a compiled program. */
 int schema__eval(const struct snode *root, pcre2_match_context *mctx,
                  pcre2_general_context *gctx, const json_t *instance, json_t **errors);
+
+/* Appends "/" and key escaped per RFC 6901 (~ as ~0, / as ~1): 0 or FMD_ENOMEM. */
+int schema__push_key(struct buf *b, const char *key, size_t n);
 
 #endif

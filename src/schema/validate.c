@@ -215,8 +215,7 @@ static void *block(struct cctx *c, size_t n)
     return p;
 }
 
-/* Appends "/" and key escaped per RFC 6901 (~ as ~0, / as ~1). */
-static int push_key(struct buf *b, const char *key, size_t n)
+int schema__push_key(struct buf *b, const char *key, size_t n)
 {
     size_t i;
     int rc = buf_addc(b, '/');
@@ -239,9 +238,9 @@ static int join_path(const char *path, const char *kw, const char *key, size_t k
     buf_init(&b, PATH_MAX_BYTES);
     rc = buf_adds(&b, path) ? FMD_ENOMEM : 0;
     if (!rc && kw)
-        rc = push_key(&b, kw, strlen(kw));
+        rc = schema__push_key(&b, kw, strlen(kw));
     if (!rc && key)
-        rc = push_key(&b, key, keylen);
+        rc = schema__push_key(&b, key, keylen);
     if (!rc && idx >= 0)
         rc = buf_printf(&b, "/%ld", idx) ? FMD_ENOMEM : 0;
     *out = rc ? NULL : fmd_strndup(b.p, b.len);
