@@ -89,10 +89,15 @@ struct db *api_db(struct http_req *req);
 /*
  * Suspends req, runs fn(db, arg) in the next group commit, and once it is
  * durable (or failed) resumes req and runs cont. In cont, api_write_result
- * gives fn's result and error detail.
+ * gives fn's result and error detail. A committed write also wakes the task
+ * workers, since it may have enqueued tasks (webhook deliveries, ...).
  */
 void api_write(struct http_req *req, db_write_fn fn, void *arg, http_handler cont);
 int api_write_result(struct http_req *req, const struct fmd_err **err);
+/* In a continuation: 1 (and the problem answered) if the write failed, else 0. */
+int api_write_failed(struct http_req *req);
+/* A continuation for writes whose success is a bare 204. */
+void api_answer_no_content(struct http_req *req);
 void *api_write_arg(struct http_req *req);
 
 /* Body helpers: parse the JSON object body or answer 400 and return NULL. */

@@ -27,11 +27,8 @@ static int login_write(struct db *db, void *arg, struct fmd_err *err)
 static void login_answer(struct http_req *req)
 {
     struct login *l = api_write_arg(req);
-    const struct fmd_err *err;
-    if (api_write_result(req, &err)) {
-        http_problem_err(req, err);
+    if (api_write_failed(req))
         return;
-    }
     http_send_json(req, 200, json_pack("{s:s, s:o}", "token", l->token, "expires_at",
                                        rows_time(l->expires)));
 }
@@ -86,15 +83,6 @@ static int logout_write(struct db *db, void *arg, struct fmd_err *err)
     return store_session_delete(db, arg, err);
 }
 
-static void logout_answer(struct http_req *req)
-{
-    const struct fmd_err *err;
-    if (api_write_result(req, &err))
-        http_problem_err(req, err);
-    else
-        http_send_empty(req, 204);
-}
-
 void api_logout(struct http_req *req)
 {
     struct principal *p = api_auth(req);
@@ -105,7 +93,7 @@ void api_logout(struct http_req *req)
                                             "with 'formd admin revoke-key'", NULL);
         return;
     }
-    api_write(req, logout_write, p->session_hash, logout_answer);
+    api_write(req, logout_write, p->session_hash, api_answer_no_content);
 }
 
 void api_me(struct http_req *req)

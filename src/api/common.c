@@ -201,6 +201,7 @@ int api_load_form(struct http_req *req, struct principal *pr, enum role need,
 struct write_call {
     struct http_req *req;
     db_write_fn fn;
+    http_handler cont;
     void *arg;
     int rc;
     struct fmd_err err;
@@ -221,6 +222,20 @@ static void write_done(void *arg, int rc, const struct fmd_err *err)
     http_resume(w->req);
 }
 
+/*
+ * Back on a server thread after the commit: wake the task workers (the
+ * write may have enqueued tasks; done here, not on the busy writer thread),
+ * then the handler's own continuation.
+ */
+static void write_resumed(struct http_req *req)
+{
+    struct write_call *w = req->user;
+    struct app *app = req->app;
+    if (!w->rc)
+        queue_pool_wake(app->workers);
+    w->cont(req);
+}
+
 void api_write(struct http_req *req, db_write_fn fn, void *arg, http_handler cont)
 {
     struct app *app = req->app;
@@ -233,10 +248,11 @@ void api_write(struct http_req *req, db_write_fn fn, void *arg, http_handler con
     memset(w, 0, sizeof(*w));
     w->req = req;
     w->fn = fn;
+    w->cont = cont;
     w->arg = arg;
     req->user = w;
     /* Suspend first: the commit may finish before this function returns. */
-    http_suspend(req, cont);
+    http_suspend(req, write_resumed);
     if (db_writer_submit(app->writer, write_run, write_done, w)) {
         w->rc = fmd_errf(&w->err, FMD_ENOMEM, "out of memory queueing the write");
         http_resume(req);
@@ -249,6 +265,21 @@ int api_write_result(struct http_req *req, const struct fmd_err **err)
     if (err)
         *err = &w->err;
     return w->rc;
+}
+
+int api_write_failed(struct http_req *req)
+{
+    const struct fmd_err *err;
+    if (!api_write_result(req, &err))
+        return 0;
+    http_problem_err(req, err);
+    return 1;
+}
+
+void api_answer_no_content(struct http_req *req)
+{
+    if (!api_write_failed(req))
+        http_send_empty(req, 204);
 }
 
 void *api_write_arg(struct http_req *req)

@@ -206,10 +206,7 @@ static int create_write(struct db *db, void *arg, struct fmd_err *err)
 static void create_answer(struct http_req *req)
 {
     struct form_op *op = api_write_arg(req);
-    const struct fmd_err *err;
-    if (api_write_result(req, &err))
-        http_problem_err(req, err);
-    else
+    if (!api_write_failed(req))
         answer_form(req, 201, op->form.id);
 }
 
@@ -312,11 +309,8 @@ void api_form_list(struct http_req *req)
 static void changed_answer(struct http_req *req)
 {
     struct form_op *op = api_write_arg(req);
-    const struct fmd_err *err;
-    if (api_write_result(req, &err)) {
-        http_problem_err(req, err);
+    if (api_write_failed(req))
         return;
-    }
     form_cache_forget(op->form.slug);
     answer_form(req, 200, op->form.id);
 }
@@ -407,11 +401,8 @@ static int publish_write(struct db *db, void *arg, struct fmd_err *err)
 static void publish_answer(struct http_req *req)
 {
     struct form_op *op = api_write_arg(req);
-    const struct fmd_err *err;
-    if (api_write_result(req, &err)) {
-        http_problem_err(req, err);
+    if (api_write_failed(req))
         return;
-    }
     form_cache_forget(op->form.slug);
     http_send_json(req, 200, json_pack("{s:i}", "version", op->version));
 }

@@ -148,12 +148,23 @@ static void queue_gauges(struct http_req *req)
 
 void api_metrics(struct http_req *req)
 {
-    struct app *app = req->app;
-    metric_set0(m_inflight, (double)http_server_inflight(app->server));
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static double db_seen;
-    double db_now = db_time_seconds();
+    struct app *app = req->app;
+    struct principal *pr;
+    double db_now;
 
+    /* --metrics-public 0: only a global admin's token may scrape. */
+    if (!app->cfg->metrics_public) {
+        if (!(pr = api_auth(req)))
+            return;
+        if (api_role_on(pr, "") < ROLE_ADMIN) {
+            http_problem(req, FMD_EFORBIDDEN, NULL, "metrics need a global admin", NULL);
+            return;
+        }
+    }
+    db_now = db_time_seconds();
+    metric_set0(m_inflight, (double)http_server_inflight(app->server));
     metric_set0(m_uptime, (double)(clock_wall_ms() - app->started_ms) / 1000.0);
     /* The db layer keeps a plain total; the counter advances by what is new. */
     pthread_mutex_lock(&lock);

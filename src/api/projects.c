@@ -25,15 +25,12 @@ static int project_write(struct db *db, void *arg, struct fmd_err *err)
 static void project_created(struct http_req *req)
 {
     struct project_new *p = api_write_arg(req);
-    const struct fmd_err *err;
     json_t *out;
     struct fmd_err e2 = {0};
     struct db *db;
 
-    if (api_write_result(req, &err)) {
-        http_problem_err(req, err);
+    if (api_write_failed(req))
         return;
-    }
     if (!(db = api_db(req)))
         return;
     if (store_project_get(db, p->id, &out, &e2)) {

@@ -133,13 +133,8 @@ static void answer_created(struct http_req *req, const struct submit *s)
 
 static void submit_answer(struct http_req *req)
 {
-    struct app *app = req->app;
-    const struct fmd_err *err;
-    if (api_write_result(req, &err)) {
-        http_problem_err(req, err);
+    if (api_write_failed(req))
         return;
-    }
-    queue_pool_wake(app->workers);     /* its webhook deliveries, if any */
     answer_created(req, api_write_arg(req));
 }
 

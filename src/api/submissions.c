@@ -178,26 +178,9 @@ void api_submission_history(struct http_req *req)
 static void changed_answer(struct http_req *req)
 {
     struct sub_op *op = api_write_arg(req);
-    struct app *app = req->app;
-    const struct fmd_err *err;
-    if (api_write_result(req, &err)) {
-        http_problem_err(req, err);
+    if (api_write_failed(req))
         return;
-    }
-    queue_pool_wake(app->workers);
     answer_submission(req, op->id);
-}
-
-static void gone_answer(struct http_req *req)
-{
-    struct app *app = req->app;
-    const struct fmd_err *err;
-    if (api_write_result(req, &err)) {
-        http_problem_err(req, err);
-        return;
-    }
-    queue_pool_wake(app->workers);
-    http_send_empty(req, 204);
 }
 
 /* The change's webhook event, in the change's own transaction. */
@@ -321,7 +304,7 @@ void api_submission_delete(struct http_req *req)
     struct principal *pr = api_auth(req);
     struct sub_op *op;
     if (pr && (op = new_op(req)) && !load_submission(req, pr, ROLE_REVIEWER, op))
-        api_write(req, delete_write, op, gone_answer);
+        api_write(req, delete_write, op, api_answer_no_content);
 }
 
 void api_submission_restore(struct http_req *req)
@@ -337,5 +320,5 @@ void api_submission_purge(struct http_req *req)
     struct principal *pr = api_auth(req);
     struct sub_op *op;
     if (pr && (op = new_op(req)) && !load_submission(req, pr, ROLE_ADMIN, op))
-        api_write(req, purge_write, op, gone_answer);
+        api_write(req, purge_write, op, api_answer_no_content);
 }

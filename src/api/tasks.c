@@ -57,17 +57,12 @@ void api_task_get(struct http_req *req)
 static void task_answer(struct http_req *req)
 {
     struct task_op *op = api_write_arg(req);
-    struct app *app = req->app;
-    const struct fmd_err *err;
     struct fmd_err e2 = {0};
     char project_id[ID_LEN + 1];
     json_t *task;
 
-    if (api_write_result(req, &err)) {
-        http_problem_err(req, err);
+    if (api_write_failed(req))
         return;
-    }
-    queue_pool_wake(app->workers);
     if (queue_task_json(api_db(req), op->id, &task, project_id, &e2))
         http_problem_err(req, &e2);
     else
@@ -180,13 +175,8 @@ static int pause_write(struct db *db, void *arg, struct fmd_err *err)
 static void paused_answer(struct http_req *req)
 {
     struct task_op *op = api_write_arg(req);
-    struct app *app = req->app;
-    const struct fmd_err *err;
-    if (api_write_result(req, &err)) {
-        http_problem_err(req, err);
+    if (api_write_failed(req))
         return;
-    }
-    queue_pool_wake(app->workers);
     http_send_json(req, 200, json_pack("{s:s, s:b}", "name", op->name, "paused", op->paused));
 }
 

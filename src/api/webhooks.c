@@ -120,15 +120,12 @@ static int create_write(struct db *db, void *arg, struct fmd_err *err)
 static void created_answer(struct http_req *req)
 {
     struct hook_op *op = api_write_arg(req);
-    const struct fmd_err *err;
     struct fmd_err e2 = {0};
     char form_id[ID_LEN + 1];
     json_t *hook;
 
-    if (api_write_result(req, &err)) {
-        http_problem_err(req, err);
+    if (api_write_failed(req))
         return;
-    }
     if (store_webhook_json(api_db(req), op->id, &hook, form_id, &e2)) {
         http_problem_err(req, &e2);
         return;
@@ -217,15 +214,6 @@ static int delete_write(struct db *db, void *arg, struct fmd_err *err)
     return store_webhook_delete(db, arg, err);
 }
 
-static void deleted_answer(struct http_req *req)
-{
-    const struct fmd_err *err;
-    if (api_write_result(req, &err))
-        http_problem_err(req, err);
-    else
-        http_send_empty(req, 204);
-}
-
 void api_webhook_delete(struct http_req *req)
 {
     struct principal *pr = api_auth(req);
@@ -238,7 +226,7 @@ void api_webhook_delete(struct http_req *req)
         http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
         return;
     }
-    api_write(req, delete_write, id, deleted_answer);
+    api_write(req, delete_write, id, api_answer_no_content);
 }
 
 void api_webhook_deliveries(struct http_req *req)

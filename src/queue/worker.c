@@ -44,8 +44,6 @@ struct queue_pool {
     atomic_int stopping;
     const char *schedule[SCHEDULE_MAX];   /* queue names repeated by weight */
     int nschedule, cursor;
-    const char *queues[MAX_QUEUES];
-    int nqueues;
     pthread_mutex_t out_lock;      /* guards the outcome list below */
     pthread_cond_t flushed;
     struct outcome *outcomes;      /* recorded, not yet taken by a flush */
@@ -496,15 +494,14 @@ static void build_schedule(struct queue_pool *p)
     const struct queue_weight *w = p->o.weights ? p->o.weights : default_weights;
     int n = p->o.weights ? p->o.nweights : 4, i, round, maxw = 1;
 
-    p->nqueues = n < MAX_QUEUES ? n : MAX_QUEUES;
-    for (i = 0; i < p->nqueues; i++) {
-        p->queues[i] = w[i].queue;
+    if (n > MAX_QUEUES)
+        n = MAX_QUEUES;
+    for (i = 0; i < n; i++)
         if (w[i].weight > maxw)
             maxw = w[i].weight;
-    }
     p->nschedule = 0;
     for (round = 0; round < maxw; round++)
-        for (i = 0; i < p->nqueues && p->nschedule < SCHEDULE_MAX; i++)
+        for (i = 0; i < n && p->nschedule < SCHEDULE_MAX; i++)
             if (round < (w[i].weight > 0 ? w[i].weight : 1))
                 p->schedule[p->nschedule++] = w[i].queue;
 }

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, Client, Server, free_port, make_form, make_project, publish
+from conftest import BIN, Client, Server, free_port, make_form, make_project, problem, publish
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
@@ -468,3 +468,18 @@ def test_schema_validate_usage():
     r = run("schema", "validate")
     assert r.returncode == 2
     assert "usage" in r.stderr
+
+
+def test_metrics_can_require_an_admin(tmp_path):
+    s = Server(str(tmp_path / "data"), ["--metrics-public", "0"]).start()
+    try:
+        admin = Client(s, s.admin_key)
+        problem(Client(s).get("/metrics"), 401, "unauthorized")
+        pid = admin.post("/v1/projects", {"name": "m"}).json()["id"]
+        viewer = admin.as_(s.cli("admin", "create-key", "--name", "v", "--role", "viewer",
+                                 "--project", pid).stdout.strip())
+        problem(viewer.get("/metrics"), 403, "forbidden")
+        r = admin.get("/metrics")
+        assert r.status_code == 200 and "formd_http_requests_total" in r.text
+    finally:
+        assert s.stop() == 0
