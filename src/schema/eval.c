@@ -55,11 +55,16 @@ struct eval {
     size_t nbits;
 };
 
+/* The required properties the properties pass saw: how many, and which
+ * (by struct sprop req_bit). */
+struct reqs {
+    size_t found;
+    uint64_t seen;
+};
+
 struct vctx {
-    int want;                 /* the caller wants the errors */
-    json_t *out;              /* the errors found so far, or NULL */
+    struct schema_errors *out;   /* where errors go, or NULL: validity only */
     int collect;              /* 0 while only validity matters (anyOf, not, ...) */
-    size_t nerr;
     int depth, ref_depth;
     long steps;
     struct seg segs[MAX_EVAL_DEPTH + 2];   /* the instance path */
@@ -69,10 +74,10 @@ struct vctx {
     pcre2_match_context *mctx;
     pcre2_general_context *gctx;
     pcre2_match_data *md;
-    struct buf ip, sp;        /* scratch for error paths */
 };
 
-static int eval_node(struct vctx *c, const struct snode *n, const json_t *inst, struct eval *ev);
+static inline int eval_node(struct vctx *c, const struct snode *n, const json_t *inst,
+                            struct eval *ev);
 
 /* Each member of object obj: fewer library calls than json_object_keylen_foreach. */
 #define OBJ_EACH(obj, it, key, len, val)                                                     \
@@ -81,24 +86,46 @@ static int eval_node(struct vctx *c, const struct snode *n, const json_t *inst, 
                 (val = json_object_iter_value(it)), 1);                                     \
          it = json_object_iter_next((json_t *)(obj), it))
 
-/* 1 if a[0..n) equals b[0..n): short names, so eight bytes a step, inline. */
+/* 1 if a[0..n) equals b[0..n): property names and enum values are short, so
+ * this compares whole words inline, the last one overlapping the one before
+ * rather than a byte at a time. */
 static inline int same_bytes(const char *a, const char *b, size_t n)
 {
     uint64_t x, y;
+    uint32_t u, v;
+    uint16_t p, q;
 
-    while (n >= 8) {
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        if (x != y)
-            return 0;
-        a += 8;
-        b += 8;
-        n -= 8;
+    if (n >= 8) {
+        const char *last_a = a + n - 8, *last_b = b + n - 8;
+        for (; a < last_a; a += 8, b += 8) {
+            memcpy(&x, a, 8);
+            memcpy(&y, b, 8);
+            if (x != y)
+                return 0;
+        }
+        memcpy(&x, last_a, 8);
+        memcpy(&y, last_b, 8);
+        return x == y;
     }
-    while (n--)
-        if (*a++ != *b++)
+    if (n >= 4) {
+        memcpy(&u, a, 4);
+        memcpy(&v, b, 4);
+        if (u != v)
             return 0;
-    return 1;
+        memcpy(&u, a + n - 4, 4);
+        memcpy(&v, b + n - 4, 4);
+        return u == v;
+    }
+    if (n >= 2) {
+        memcpy(&p, a, 2);
+        memcpy(&q, b, 2);
+        if (p != q)
+            return 0;
+        memcpy(&p, a + n - 2, 2);
+        memcpy(&q, b + n - 2, 2);
+        return p == q;
+    }
+    return n == 0 || *a == *b;
 }
 
 /* ---- annotations ---- */
@@ -180,7 +207,7 @@ static int key_evaluated(struct eval *e, const char *key)
     return bsearch(&key, e->keys, e->nkeys, sizeof(*e->keys), ptr_cmp) != NULL;
 }
 
-/* ---- paths and messages ---- */
+/* ---- error texts prepared at compile time ---- */
 
 /* The shortest decimal form that reads back as the same number. */
 static const char *num_str(char dst[40], const json_t *v)
@@ -201,82 +228,414 @@ static const char *num_str(char dst[40], const json_t *v)
     return dst;
 }
 
-/* Appends one error: schema_path is spath, then "/" kw unless kw is NULL. */
-/* Error objects are built often on invalid input: the path buffers are the
- * validation's own, reused, and the strings, UTF-8 already (instance keys,
- * schema text, messages cut at character boundaries), are not checked again. */
-static int add_error(struct vctx *c, const char *spath, const char *kw, const char *keyword,
-                     const char *msg)
-{
-    struct buf *ip = &c->ip, *sp = &c->sp;
-    json_t *e;
-    size_t i;
-    int rc = 0;
+static const char *const op_keywords[] = {
+    [OP_TYPE] = "type", [OP_CONST] = "const", [OP_ENUM] = "enum", [OP_MINIMUM] = "minimum",
+    [OP_MAXIMUM] = "maximum", [OP_XMINIMUM] = "exclusiveMinimum",
+    [OP_XMAXIMUM] = "exclusiveMaximum", [OP_MULTIPLE_OF] = "multipleOf",
+    [OP_MIN_LENGTH] = "minLength", [OP_MAX_LENGTH] = "maxLength", [OP_PATTERN] = "pattern",
+    [OP_FORMAT] = "format", [OP_MIN_ITEMS] = "minItems", [OP_MAX_ITEMS] = "maxItems",
+    [OP_UNIQUE] = "uniqueItems", [OP_MIN_PROPS] = "minProperties",
+    [OP_MAX_PROPS] = "maxProperties", [OP_REQUIRED] = "required",
+    [OP_DEP_REQUIRED] = "dependentRequired", [OP_PROP_NAMES] = "propertyNames",
+    [OP_CONTAINS] = "contains", [OP_ANY_OF] = "anyOf", [OP_ONE_OF] = "oneOf", [OP_NOT] = "not",
+};
 
-    if (!c->want || c->nerr >= SCHEMA_MAX_ERRORS)
-        return 0;
-    if (!c->out && !(c->out = json_array()))   /* made at the first error only */
-        return FMD_ENOMEM;
-    buf_reset(ip);
-    buf_reset(sp);
-    for (i = 0; !rc && i < c->nseg; i++)
-        rc = c->segs[i].key ? schema__push_key(ip, c->segs[i].key, c->segs[i].len)
-           : buf_printf(ip, "/%zu", c->segs[i].idx) ? FMD_ENOMEM : 0;
-    if (!rc && (buf_adds(sp, spath) || (kw && schema__push_key(sp, kw, strlen(kw)))))
-        rc = FMD_ENOMEM;
-    if (rc)
-        return rc;
-    if (!(e = json_object()))
-        return FMD_ENOMEM;
-    /* The set_new and append_new calls take their argument even when they fail. */
-    if (json_object_set_new_nocheck(e, "path", json_stringn_nocheck(ip->p, ip->len)) ||
-        json_object_set_new_nocheck(e, "schema_path", json_stringn_nocheck(sp->p, sp->len)) ||
-        json_object_set_new_nocheck(e, "keyword", json_string_nocheck(keyword)) ||
-        json_object_set_new_nocheck(e, "message", json_string_nocheck(msg))) {
-        json_decref(e);
-        return FMD_ENOMEM;
+static const char *const type_names[] = {
+    [JSON_OBJECT] = "object", [JSON_ARRAY] = "array", [JSON_STRING] = "string",
+    [JSON_INTEGER] = "integer", [JSON_REAL] = "number", [JSON_TRUE] = "boolean",
+    [JSON_NULL] = "null",
+};
+static const char *const type_phrases[] = {
+    [JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
+    [JSON_INTEGER] = "an integer", [JSON_REAL] = "a number", [JSON_TRUE] = "a boolean",
+    [JSON_NULL] = "null",
+};
+
+/* "must be a string, an integer or null", in the order of the schema's list. */
+static int type_message(struct buf *b, const json_t *val)
+{
+    size_t i, j, cnt = json_is_array(val) ? json_array_size(val) : 1;
+    int rc = buf_adds(b, "must be ");
+
+    for (i = 0; !rc && i < cnt; i++) {
+        const char *t = json_string_value(json_is_array(val) ? json_array_get(val, i) : val);
+        const char *ph = t;
+        for (j = 0; j < sizeof(type_names) / sizeof(type_names[0]); j++)
+            if (type_names[j] && strcmp(type_names[j], t) == 0)
+                ph = type_phrases[j];
+        rc = buf_printf(b, "%s%s", i == 0 ? "" : i + 1 == cnt ? " or " : ", ", ph);
     }
-    if (json_array_append_new(c->out, e))
-        return FMD_ENOMEM;
-    c->nerr++;
-    return 0;
-}
-
-static int vfail(struct vctx *c, const struct snode *n, const char *kw, const char *keyword,
-                 const char *fmt, va_list ap)
-{
-    char msg[256];
-    int rc;
-
-    if (!c->collect)
-        return V_FAIL;
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    rc = add_error(c, n->path, kw, keyword, msg);
-    if (rc)
-        return rc;
-    return c->nerr >= SCHEMA_MAX_ERRORS ? V_STOP : V_FAIL;
-}
-
-/* The instance fails keyword kw of node n here; records why. */
-static int fail(struct vctx *c, const struct snode *n, const char *kw, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(struct vctx *c, const struct snode *n, const char *kw, const char *fmt, ...)
-{
-    va_list ap;
-    int rc;
-
-    va_start(ap, fmt);
-    rc = vfail(c, n, kw, kw, fmt, ap);
-    va_end(ap);
     return rc;
 }
 
+/* The message of op's first error when it does not depend on the instance:
+ * 0, 1 when it does, or a negative FMD_E* code. */
+static int op_message(struct buf *b, const struct sop *op)
+{
+    static const char *const cmp[] = {
+        [OP_MINIMUM] = ">=", [OP_MAXIMUM] = "<=", [OP_XMINIMUM] = ">", [OP_XMAXIMUM] = "<",
+    };
+    char num[40];
+    size_t n = op->n;
+
+    switch (op->kind) {
+    case OP_TYPE:      return type_message(b, op->val);
+    case OP_CONST:     return buf_adds(b, "must be equal to the constant");
+    case OP_ENUM:      return buf_adds(b, "must be one of the listed values");
+    case OP_MINIMUM:
+    case OP_MAXIMUM:
+    case OP_XMINIMUM:
+    case OP_XMAXIMUM:  return buf_printf(b, "must be %s %s", cmp[op->kind], num_str(num, op->val));
+    case OP_MULTIPLE_OF: return buf_printf(b, "must be a multiple of %s", num_str(num, op->val));
+    case OP_MIN_LENGTH:
+        return buf_printf(b, "must be at least %zu character%s long", n, n == 1 ? "" : "s");
+    case OP_MAX_LENGTH:
+        return buf_printf(b, "must be at most %zu character%s long", n, n == 1 ? "" : "s");
+    case OP_PATTERN:   return buf_adds(b, "does not match pattern");
+    case OP_FORMAT:    return buf_printf(b, "must be a valid %s", json_string_value(op->val));
+    case OP_MIN_ITEMS: return buf_printf(b, "must have at least %zu item%s", n, n == 1 ? "" : "s");
+    case OP_MAX_ITEMS: return buf_printf(b, "must have at most %zu item%s", n, n == 1 ? "" : "s");
+    case OP_MIN_PROPS:
+        return buf_printf(b, "must have at least %zu propert%s", n, n == 1 ? "y" : "ies");
+    case OP_MAX_PROPS:
+        return buf_printf(b, "must have at most %zu propert%s", n, n == 1 ? "y" : "ies");
+    case OP_CONTAINS:
+        return op->flag ? buf_printf(b, "must contain at least %zu matching item%s", n,
+                                     n == 1 ? "" : "s")
+                        : buf_adds(b, "must contain at least one matching item");
+    case OP_ANY_OF:    return buf_adds(b, "must match at least one schema in anyOf");
+    case OP_ONE_OF:    return buf_adds(b, "must match exactly one schema in oneOf");
+    case OP_NOT:       return buf_adds(b, "must not match the schema in not");
+    default:           return 1;   /* none: made when it happens */
+    }
+}
+
+/* The second error: OP_CONTAINS above maxContains, OP_ONE_OF matching twice. */
+static int op_message2(struct buf *b, const struct sop *op)
+{
+    if (op->kind == OP_ONE_OF)
+        return buf_adds(b, "must match only one schema in oneOf");
+    if (op->kind == OP_CONTAINS && op->n2 != SIZE_MAX)
+        return buf_printf(b, "must contain at most %zu matching item%s", op->n2,
+                          op->n2 == 1 ? "" : "s");
+    return 1;
+}
+
+int schema__op_prepare(const struct snode *n, struct sop *op, char **texts)
+{
+    struct buf b;
+    size_t at[4];
+    int has[4] = {0}, rc = 0, k;
+    char *p;
+
+    *texts = NULL;
+    op->kw = op->kind < sizeof(op_keywords) / sizeof(op_keywords[0]) ? op_keywords[op->kind] : NULL;
+    if (!op->kw)
+        return 0;
+    if (op->kind == OP_CONTAINS) {
+        op->kw = op->flag ? "minContains" : "contains";
+        op->kw2 = "maxContains";
+    } else if (op->kind == OP_ONE_OF) {
+        op->kw2 = op->kw;
+    }
+    buf_init(&b, PATH_MAX_BYTES);
+    /* spath \0 msg \0 spath2 \0 msg2 \0, each part only when it applies */
+    for (k = 0; !rc && k < 4; k++) {
+        size_t mark = b.len;
+        at[k] = mark;
+        if (k == 0 || k == 2) {
+            const char *kw = k == 0 ? op->kw : op->kw2;
+            if (!kw)
+                continue;
+            rc = buf_adds(&b, n->path) || buf_addc(&b, '/') || buf_adds(&b, kw);
+        } else {
+            rc = k == 1 ? op_message(&b, op) : op_message2(&b, op);
+            if (rc == 1) {   /* no fixed message */
+                rc = 0;
+                continue;
+            }
+        }
+        has[k] = !rc;
+        rc = rc || buf_addc(&b, '\0');
+    }
+    if (rc || !(p = fmd_malloc(b.len))) {
+        buf_release(&b);
+        return FMD_ENOMEM;
+    }
+    memcpy(p, b.p, b.len);
+    buf_release(&b);
+    op->spath = has[0] ? p + at[0] : NULL;
+    op->msg = has[1] ? p + at[1] : NULL;
+    op->spath2 = has[2] ? p + at[2] : NULL;
+    op->msg2 = has[3] ? p + at[3] : NULL;
+    *texts = p;
+    return 0;
+}
+
+/* ---- recording errors ---- */
+
+/* A chunk of error text beyond the one inside struct schema_errors. */
+struct schema__text {
+    struct schema__text *next;
+    char p[];
+};
+
+#define TEXT_CHUNK 4096
+
+void schema_errors_init(struct schema_errors *e)
+{
+    e->v = e->first;
+    e->n = 0;
+    e->cap = sizeof(e->first) / sizeof(e->first[0]);
+    e->more = NULL;
+    e->at = e->text;
+    e->left = sizeof(e->text);
+}
+
+void schema_errors_release(struct schema_errors *e)
+{
+    while (e->more) {
+        struct schema__text *t = e->more;
+        e->more = t->next;
+        fmd_free(t);
+    }
+    if (e->v != e->first)
+        fmd_free(e->v);
+    schema_errors_init(e);
+}
+
+/* n bytes of text that live as long as e's errors, or NULL. */
+static char *errors_text(struct schema_errors *e, size_t n)
+{
+    char *p;
+
+    if (n > e->left) {
+        size_t size = n > TEXT_CHUNK ? n : TEXT_CHUNK;
+        struct schema__text *t = fmd_malloc(sizeof(*t) + size);
+        if (!t)
+            return NULL;
+        t->next = e->more;
+        e->more = t;
+        e->at = t->p;
+        e->left = size;
+    }
+    p = e->at;
+    e->at += n;
+    e->left -= n;
+    return p;
+}
+
+static const char *errors_strdup(struct schema_errors *e, const char *s, size_t n)
+{
+    char *p = errors_text(e, n + 1);
+
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+/* A new error at the end of e, or NULL. */
+static struct schema_error *errors_push(struct schema_errors *e)
+{
+    if (e->n == e->cap) {
+        /* not realloc: the first ones are inline */
+        struct schema_error *v = fmd_malloc(e->cap * 2 * sizeof(*v));
+        if (!v)
+            return NULL;
+        memcpy(v, e->v, e->n * sizeof(*v));
+        if (e->v != e->first)
+            fmd_free(e->v);
+        e->v = v;
+        e->cap *= 2;
+    }
+    return &e->v[e->n++];
+}
+
+/* Bytes of key escaped as a JSON Pointer token (~ as ~0, / as ~1). */
+static size_t token_len(const char *key, size_t n)
+{
+    size_t i, len = n;
+
+    for (i = 0; i < n; i++)
+        len += key[i] == '~' || key[i] == '/';
+    return len;
+}
+
+/* The current instance path as a JSON Pointer in e's text, or NULL. */
+static const char *instance_path(const struct vctx *c, struct schema_errors *e)
+{
+    char digits[24], *p, *start;
+    size_t i, j, len = 0;
+
+    if (c->nseg == 0)
+        return "";
+    for (i = 0; i < c->nseg; i++)
+        len += 1 + (c->segs[i].key ? token_len(c->segs[i].key, c->segs[i].len)
+                                   : (size_t)snprintf(digits, sizeof(digits), "%zu",
+                                                      c->segs[i].idx));
+    if (!(p = start = errors_text(e, len + 1)))
+        return NULL;
+    for (i = 0; i < c->nseg; i++) {
+        const struct seg *sg = &c->segs[i];
+        *p++ = '/';
+        if (!sg->key) {
+            p += snprintf(p, 24, "%zu", sg->idx);
+            continue;
+        }
+        for (j = 0; j < sg->len; j++) {
+            char ch = sg->key[j];
+            if (ch == '~' || ch == '/') {
+                *p++ = '~';
+                ch = ch == '~' ? '0' : '1';
+            }
+            *p++ = ch;
+        }
+    }
+    *p = '\0';
+    return start;
+}
+
+/*
+ * Records an error at the current instance path. spath, keyword and msg
+ * must live as long as the errors do: the schema's own, or e's text.
+ */
+static int record(struct vctx *c, const char *spath, const char *keyword, const char *msg)
+{
+    struct schema_errors *e = c->out;
+    struct schema_error *er;
+    const char *path;
+
+    if (!e || e->n >= SCHEMA_MAX_ERRORS)
+        return 0;
+    if (!(path = instance_path(c, e)) || !(er = errors_push(e)))
+        return FMD_ENOMEM;
+    *er = (struct schema_error){path, spath, keyword, msg};
+    return 0;
+}
+
+/* What a failure returns once recorded (rc): V_STOP at the error cap. */
+static int failed(const struct vctx *c, int rc)
+{
+    if (rc)
+        return rc;
+    return c->out && c->out->n >= SCHEMA_MAX_ERRORS ? V_STOP : V_FAIL;
+}
+
+/* The instance fails op here: its prepared error (second: the second one). */
+static int fail_op(struct vctx *c, const struct sop *op, int second)
+{
+    if (!c->collect)
+        return V_FAIL;
+    return failed(c, second ? record(c, op->spath2, op->kw2, op->msg2)
+                            : record(c, op->spath, op->kw, op->msg));
+}
+
+/* The instance fails op here, with a message made now. */
+static int fail_opf(struct vctx *c, const struct sop *op, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail_opf(struct vctx *c, const struct sop *op, const char *fmt, ...)
+{
+    char msg[256];
+    const char *m;
+    va_list ap;
+    int n;
+
+    if (!c->collect)
+        return V_FAIL;
+    va_start(ap, fmt);
+    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(msg))
+        n = sizeof(msg) - 1;
+    if (!(m = errors_strdup(c->out, msg, (size_t)n)))
+        return FMD_ENOMEM;
+    return failed(c, record(c, op->spath, op->kw, m));
+}
+
+/*
+ * The instance fails op here, with the message pre, then s[0..len) cut to 64
+ * bytes, then post: the common dynamic message, made without printf.
+ */
+static int fail_quoted(struct vctx *c, const struct sop *op, const char *pre, const char *s,
+                       size_t len, const char *post)
+{
+    size_t a = strlen(pre), b = strlen(post);
+    char ex[80], *m;
+
+    if (!c->collect)
+        return V_FAIL;
+    if (len > 64) {
+        schema__excerpt(ex, s, len, 64);
+        s = ex;
+        len = strlen(ex);
+    }
+    if (!(m = errors_text(c->out, a + len + b + 1)))
+        return FMD_ENOMEM;
+    memcpy(m, pre, a);
+    memcpy(m + a, s, len);
+    memcpy(m + a + len, post, b + 1);
+    return failed(c, record(c, op->spath, op->kw, m));
+}
+
+/* The instance is not allowed here at all (a false schema). */
+static int fail_false(struct vctx *c, const char *spath, const char *keyword)
+{
+    if (!c->collect)
+        return V_FAIL;
+    return failed(c, record(c, spath, keyword, "is not allowed"));
+}
+
 /* A cost bound was hit: recorded even where errors are not collected, since
- * the whole validation ends here with the instance invalid. */
+ * the whole validation ends here with the instance invalid. The schema path
+ * is spath, then "/" kw unless kw is NULL. */
 static int stop(struct vctx *c, const char *spath, const char *kw, const char *msg)
 {
-    int rc = add_error(c, spath, kw, kw ? kw : "", msg);
+    char *p;
+    size_t n;
+    int rc;
+
+    if (!c->out || c->out->n >= SCHEMA_MAX_ERRORS)
+        return V_STOP;
+    n = strlen(spath);
+    if (kw) {
+        if (!(p = errors_text(c->out, n + strlen(kw) + 2)))
+            return FMD_ENOMEM;
+        memcpy(p, spath, n);
+        p[n] = '/';
+        memcpy(p + n + 1, kw, strlen(kw) + 1);
+        spath = p;
+    }
+    rc = record(c, spath, kw ? kw : "", msg);
     return rc ? rc : V_STOP;
+}
+
+int schema_errors_json(const struct schema_errors *e, json_t **out)
+{
+    json_t *arr = json_array(), *o;
+    size_t i;
+
+    *out = NULL;
+    if (!arr)
+        return FMD_ENOMEM;
+    for (i = 0; i < e->n; i++) {
+        const struct schema_error *er = &e->v[i];
+        /* UTF-8 already: instance keys, schema text, messages cut at character
+         * boundaries. The set_new calls take their argument even on failure. */
+        if (!(o = json_object()) || json_array_append_new(arr, o) ||
+            json_object_set_new_nocheck(o, "path", json_string_nocheck(er->path)) ||
+            json_object_set_new_nocheck(o, "schema_path", json_string_nocheck(er->schema_path)) ||
+            json_object_set_new_nocheck(o, "keyword", json_string_nocheck(er->keyword)) ||
+            json_object_set_new_nocheck(o, "message", json_string_nocheck(er->message))) {
+            json_decref(arr);
+            return FMD_ENOMEM;
+        }
+    }
+    *out = arr;
+    return 0;
 }
 
 /*
@@ -332,11 +691,9 @@ static int child_or_deny(struct vctx *c, const struct snode *sub, const json_t *
         return V_FAIL;
     if (!push_seg(c, key, len, idx))
         return stop(c, sub->path, NULL, "schema recursion too deep");
-    rc = add_error(c, sub->path, NULL, kw, "is not allowed");
+    rc = fail_false(c, sub->path, kw);
     c->nseg--;
-    if (rc)
-        return rc;
-    return c->nerr >= SCHEMA_MAX_ERRORS ? V_STOP : V_FAIL;
+    return rc;
 }
 
 /* Evaluates sub only for validity: records no errors except stops. */
@@ -388,17 +745,6 @@ static int match(struct vctx *c, const pcre2_code *re, const char *s, size_t n,
 
 /* ---- any type ---- */
 
-static const char *const type_names[] = {
-    [JSON_OBJECT] = "object", [JSON_ARRAY] = "array", [JSON_STRING] = "string",
-    [JSON_INTEGER] = "integer", [JSON_REAL] = "number", [JSON_TRUE] = "boolean",
-    [JSON_NULL] = "null",
-};
-static const char *const type_phrases[] = {
-    [JSON_OBJECT] = "an object", [JSON_ARRAY] = "an array", [JSON_STRING] = "a string",
-    [JSON_INTEGER] = "an integer", [JSON_REAL] = "a number", [JSON_TRUE] = "a boolean",
-    [JSON_NULL] = "null",
-};
-
 static int type_ok(unsigned types, const json_t *inst)
 {
     json_type t = json_typeof(inst);
@@ -410,32 +756,6 @@ static int type_ok(unsigned types, const json_t *inst)
     if (t == JSON_INTEGER)
         return (types & (TYPE_INTEGER | (1u << JSON_REAL))) != 0;
     return t == JSON_REAL && (types & TYPE_INTEGER) && schema__is_integral(inst);
-}
-
-/* "must be a string, an integer or null", in the order of the schema's list. */
-static int op_type(struct vctx *c, const struct snode *n, const struct sop *op,
-                   const json_t *inst)
-{
-    char msg[160] = "must be ";
-    size_t i, k = 0, cnt = json_is_array(op->val) ? json_array_size(op->val) : 1;
-
-    if (type_ok(op->types, inst))
-        return V_OK;
-    if (!c->collect)
-        return V_FAIL;
-    for (i = 0; i < cnt && i < 7; i++) {
-        const char *t = json_string_value(json_is_array(op->val) ? json_array_get(op->val, i)
-                                                                 : op->val);
-        const char *ph = t;
-        size_t j, len = strlen(msg);
-        for (j = 0; j < sizeof(type_names) / sizeof(type_names[0]); j++)
-            if (type_names[j] && strcmp(type_names[j], t) == 0)
-                ph = type_phrases[j];
-        snprintf(msg + len, sizeof(msg) - len, "%s%s", k == 0 ? "" : i + 1 == cnt ? " or " : ", ",
-                 ph);
-        k++;
-    }
-    return fail(c, n, "type", "%s", msg);
 }
 
 static int op_enum(struct vctx *c, const struct snode *n, const struct sop *op,
@@ -450,14 +770,14 @@ static int op_enum(struct vctx *c, const struct snode *n, const struct sop *op,
         for (i = 0; s && i < op->n; i++)
             if (op->strs[i].len == len && same_bytes(op->strs[i].s, s, len))
                 return V_OK;
-        return fail(c, n, "enum", "must be one of the listed values");
+        return fail_op(c, op, 0);
     }
     h = op->hashes ? schema__json_hash(inst) : 0;
     for (i = 0; i < op->n; i++)
         if ((!op->hashes || op->hashes[i] == h) &&
             schema__json_equal(json_array_get(op->val, i), inst))
             return V_OK;
-    return fail(c, n, "enum", "must be one of the listed values");
+    return fail_op(c, op, 0);
 }
 
 /* ---- objects ---- */
@@ -510,7 +830,7 @@ static const struct sprop *prop_find(const struct sprops *p, const char *key, si
 /* Only "properties", few of them, on a larger instance (as in an "if"):
  * looking each up in the instance beats walking the instance. */
 static int props_by_lookup(struct vctx *c, const struct sprops *p, const json_t *inst,
-                           size_t *req_found)
+                           struct reqs *req)
 {
     size_t i;
     int rc, failed = 0;
@@ -520,7 +840,8 @@ static int props_by_lookup(struct vctx *c, const struct sprops *p, const json_t 
         const json_t *v = json_object_getn(inst, pr->name, pr->len);
         if (!v)
             continue;
-        *req_found += pr->required;
+        req->found += pr->required;
+        req->seen |= pr->req_bit;
         rc = child(c, pr->sub, v, pr->name, pr->len, 0);
         if (settle(c, rc, &failed))
             return rc;
@@ -530,7 +851,7 @@ static int props_by_lookup(struct vctx *c, const struct sprops *p, const json_t 
 
 /* properties, patternProperties, additionalProperties: one pass over the members. */
 static int op_props(struct vctx *c, const struct snode *n, const struct sop *op,
-                    const json_t *inst, struct eval *ev, size_t *req_found)
+                    const json_t *inst, struct eval *ev, struct reqs *req)
 {
     const struct sprops *p = op->props;
     const char *key;
@@ -539,7 +860,13 @@ static int op_props(struct vctx *c, const struct snode *n, const struct sop *op,
     int rc, failed = 0;
 
     if (!ev && !p->npats && !p->additional && p->n * 2 <= json_object_size(inst))
-        return props_by_lookup(c, p, inst, req_found);
+        return props_by_lookup(c, p, inst, req);
+    /* Only validity matters and no other member is allowed: more members
+     * than properties means one of them is not allowed, whichever it is.
+     * (Cheap refusals like this matter most in anyOf, oneOf and if.) */
+    if (!c->collect && p->additional && p->additional->boolean == 0 && !p->npats &&
+        json_object_size(inst) > p->n)
+        return V_FAIL;
     OBJ_EACH(inst, it, key, len, v) {
         const struct sprop *pr;
         int covered;
@@ -554,7 +881,8 @@ static int op_props(struct vctx *c, const struct snode *n, const struct sop *op,
             next = pr->order + 1;
         covered = pr != NULL;
         if (pr) {
-            *req_found += pr->required;
+            req->found += pr->required;
+            req->seen |= pr->req_bit;
             rc = child(c, pr->sub, v, key, len, 0);
             if (settle(c, rc, &failed))
                 return rc;
@@ -582,21 +910,21 @@ static int op_props(struct vctx *c, const struct snode *n, const struct sop *op,
 }
 
 static int op_required(struct vctx *c, const struct snode *n, const struct sop *op,
-                       const json_t *inst, size_t req_found)
+                       const json_t *inst, const struct reqs *req)
 {
-    char ex[80];
     size_t i;
     int rc, failed = 0;
 
-    if (op->flag && req_found == op->n2)
+    if (op->flag && req->found == op->n2)
         return V_OK;   /* every name is a property and each was seen */
     for (i = 0; i < json_array_size(op->val); i++) {
         const json_t *name = json_array_get(op->val, i);
         const char *s = json_string_value(name);
         size_t len = json_string_length(name);
-        if (json_object_getn(inst, s, len))
+        if (op->req_bits ? (req->seen & op->req_bits[i]) != 0
+                         : json_object_getn(inst, s, len) != NULL)
             continue;
-        rc = fail(c, n, "required", "'%s' is required", schema__excerpt(ex, s, len, 64));
+        rc = fail_quoted(c, op, "'", s, len, "' is required");
         if (settle(c, rc, &failed))
             return rc;
     }
@@ -621,8 +949,8 @@ static int op_dep_required(struct vctx *c, const struct snode *n, const struct s
             size_t k = json_string_length(name);
             if (json_object_getn(inst, s, k))
                 continue;
-            rc = fail(c, n, "dependentRequired", "'%s' is required when '%s' is present",
-                      schema__excerpt(ex1, s, k, 64), schema__excerpt(ex2, key, len, 64));
+            rc = fail_opf(c, op, "'%s' is required when '%s' is present",
+                          schema__excerpt(ex1, s, k, 64), schema__excerpt(ex2, key, len, 64));
             if (settle(c, rc, &failed))
                 return rc;
         }
@@ -666,8 +994,8 @@ static int op_prop_names(struct vctx *c, const struct snode *n, const struct sop
         rc = probe(c, op->sub, name, NULL);
         json_decref(name);
         if (rc == V_FAIL)
-            rc = fail(c, n, "propertyNames", "property name '%s' is not allowed",
-                      schema__excerpt(ex, key, len, 64));
+            rc = fail_opf(c, op, "property name '%s' is not allowed",
+                          schema__excerpt(ex, key, len, 64));
         if (settle(c, rc, &failed))
             return rc;
     }
@@ -743,12 +1071,9 @@ static int op_contains(struct vctx *c, const struct snode *n, const struct sop *
         }
     }
     if (found < lo)
-        return op->flag ? fail(c, n, "minContains", "must contain at least %zu matching item%s",
-                               lo, lo == 1 ? "" : "s")
-                        : fail(c, n, "contains", "must contain at least one matching item");
+        return fail_op(c, op, 0);
     if (found > hi)
-        return fail(c, n, "maxContains", "must contain at most %zu matching item%s", hi,
-                    hi == 1 ? "" : "s");
+        return fail_op(c, op, 1);
     return V_OK;
 }
 
@@ -766,8 +1091,36 @@ static int hashed_cmp(const void *a, const void *b)
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
+/* Writes i in decimal at the end of dst[0..24), returning where it starts. */
+static char *utoa_end(char dst[24], size_t i)
+{
+    char *p = dst + 23;
+
+    *p = '\0';
+    do
+        *--p = (char)('0' + i % 10);
+    while (i /= 10);
+    return p;
+}
+
+/* "must not contain duplicates (items k and m are equal)", without printf. */
+static int fail_duplicates(struct vctx *c, const struct sop *op, size_t k, size_t m)
+{
+    char a[24], b[24], mid[48];
+    const char *ka = utoa_end(a, k), *mb = utoa_end(b, m);
+    size_t n = strlen(ka);
+
+    if (!c->collect)
+        return V_FAIL;
+    memcpy(mid, ka, n);
+    memcpy(mid + n, " and ", 5);
+    memcpy(mid + n + 5, mb, strlen(mb));
+    return fail_quoted(c, op, "must not contain duplicates (items ", mid, n + 5 + strlen(mb),
+                       " are equal)");
+}
+
 /* Finds two equal items by sorting on a hash: n log n, not n^2. */
-static int op_unique(struct vctx *c, const struct snode *n, const json_t *inst)
+static int op_unique(struct vctx *c, const struct sop *op, const json_t *inst)
 {
     size_t i, j, k, m, len = json_array_size(inst);
     struct hashed *v = NULL;
@@ -779,8 +1132,7 @@ static int op_unique(struct vctx *c, const struct snode *n, const json_t *inst)
         for (k = 0; k < len; k++)
             for (m = k + 1; m < len; m++)
                 if (schema__json_equal(json_array_get(inst, k), json_array_get(inst, m)))
-                    return fail(c, n, "uniqueItems", "must not contain duplicates (items %zu "
-                                "and %zu are equal)", k, m);
+                    return fail_duplicates(c, op, k, m);
         return V_OK;
     }
     if (!(v = fmd_malloc(len * sizeof(*v))))
@@ -798,8 +1150,7 @@ static int op_unique(struct vctx *c, const struct snode *n, const json_t *inst)
                 if (!schema__json_equal(json_array_get(inst, v[k].i),
                                         json_array_get(inst, v[m].i)))
                     continue;
-                rc = fail(c, n, "uniqueItems", "must not contain duplicates (items %zu and %zu "
-                          "are equal)", v[k].i, v[m].i);
+                rc = fail_duplicates(c, op, v[k].i, v[m].i);
                 goto out;
             }
     }
@@ -832,29 +1183,27 @@ static int op_uneval_items(struct vctx *c, const struct snode *n, const struct s
 
 /* ---- numbers and strings ---- */
 
-static int bound(struct vctx *c, const struct snode *n, const char *kw, const json_t *val,
-                 const json_t *inst, int bad_sign, int bad_if_equal, const char *opname)
+/* bad_sign: the comparison result that fails; bad_if_equal: equality fails too. */
+static int bound(struct vctx *c, const struct sop *op, const json_t *inst, int bad_sign,
+                 int bad_if_equal)
 {
-    char num[40];
-    int cmp = schema__num_cmp(inst, val);
+    int cmp = schema__num_cmp(inst, op->val);
 
     if (cmp != bad_sign && !(bad_if_equal && cmp == 0))
         return V_OK;
-    return fail(c, n, kw, "must be %s %s", opname, num_str(num, val));
+    return fail_op(c, op, 0);
 }
 
-static int op_multiple_of(struct vctx *c, const struct snode *n, const struct sop *op,
-                          const json_t *inst)
+static int op_multiple_of(struct vctx *c, const struct sop *op, const json_t *inst)
 {
     struct sdec d;
-    char num[40];
     int ok;
 
     if (json_is_integer(inst) && json_is_integer(op->val))
         ok = json_integer_value(inst) % json_integer_value(op->val) == 0;
     else
         ok = schema__dec_of(inst, &d) == 0 && schema__dec_multiple(&d, &op->dec);
-    return ok ? V_OK : fail(c, n, "multipleOf", "must be a multiple of %s", num_str(num, op->val));
+    return ok ? V_OK : fail_op(c, op, 0);
 }
 
 static size_t code_points(const json_t *str)
@@ -946,7 +1295,7 @@ static int op_any_of(struct vctx *c, const struct snode *n, const struct sop *op
             return rc;
         }
     }
-    return any ? V_OK : fail(c, n, "anyOf", "must match at least one schema in anyOf");
+    return any ? V_OK : fail_op(c, op, 0);
 }
 
 static int op_one_of(struct vctx *c, const struct snode *n, const struct sop *op,
@@ -971,9 +1320,7 @@ static int op_one_of(struct vctx *c, const struct snode *n, const struct sop *op
         eval_release(&tmp);
         memset(&tmp, 0, sizeof(tmp));
     }
-    rc = matched == 1 ? V_OK
-       : fail(c, n, "oneOf", matched ? "must match only one schema in oneOf"
-                                     : "must match exactly one schema in oneOf");
+    rc = matched == 1 ? V_OK : fail_op(c, op, matched != 0);
 out:
     eval_release(&tmp);
     return rc;
@@ -991,20 +1338,139 @@ static int op_if(struct vctx *c, const struct snode *n, const struct sop *op,
     return branch ? eval_node(c, branch, inst, ev) : V_OK;
 }
 
+/* ---- scalar leaves (struct sfast) ---- */
+
+void schema__fast_prepare(struct snode *n)
+{
+    struct sfast f = {.kind = FAST_STRING};
+    int strings = 0, numbers = 0;
+    size_t i;
+
+    for (i = 0; i < n->nops; i++) {
+        const struct sop *op = &n->ops[i];
+        switch (op->kind) {
+        case OP_TYPE:       f.type = op; break;
+        case OP_ENUM:       if (!op->strs) return; f.enm = op; break;
+        case OP_MIN_LENGTH: f.min_len = op; strings = 1; break;
+        case OP_MAX_LENGTH: f.max_len = op; strings = 1; break;
+        case OP_PATTERN:    f.pattern = op; strings = 1; break;
+        case OP_FORMAT:     f.format = op; strings = 1; break;
+        case OP_MINIMUM:    f.min = op; numbers = 1; break;
+        case OP_MAXIMUM:    f.max = op; numbers = 1; break;
+        case OP_XMINIMUM:   f.xmin = op; numbers = 1; break;
+        case OP_XMAXIMUM:   f.xmax = op; numbers = 1; break;
+        case OP_MULTIPLE_OF: f.mult = op; numbers = 1; break;
+        default:            return;
+        }
+    }
+    if (n->boolean != -1 || !n->nops || (strings && numbers) || (numbers && f.enm))
+        return;
+    if (numbers)
+        f.kind = FAST_NUMBER;
+    n->fast = f;
+}
+
+static size_t code_points_of(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i, k = 0;
+
+    for (i = 0; i < len; i++)
+        k += (s[i] & 0xC0) != 0x80;
+    return k;
+}
+
+/* Folds the result of a failed check into *bad; nonzero: return rc now. */
+#define CHECK(cond, op, second)                                                          \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            int rc_ = fail_op(c, (op), (second));                                        \
+            if (settle(c, rc_, &bad))                                                    \
+                return rc_;                                                              \
+        }                                                                                \
+    } while (0)
+
+static int fast_enum(const struct sop *op, const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; s && i < op->n; i++)
+        if (op->strs[i].len == len && same_bytes(op->strs[i].s, s, len))
+            return 1;
+    return 0;
+}
+
+static int fast_string(struct vctx *c, const struct snode *n, const json_t *inst)
+{
+    const struct sfast *f = &n->fast;
+    const char *s = NULL;
+    size_t len = 0;
+    int bad = 0, m, rc;
+
+    if (f->type)
+        CHECK(type_ok(f->type->types, inst), f->type, 0);
+    if (json_is_string(inst)) {
+        s = json_string_value(inst);
+        len = json_string_length(inst);
+    }
+    if (f->enm)
+        CHECK(fast_enum(f->enm, s, len), f->enm, 0);
+    if (!s)
+        return bad ? V_FAIL : V_OK;
+    /* a code point takes 1 to 4 bytes: most lengths need no counting */
+    if (f->min_len)
+        CHECK((f->min_len->n < SIZE_MAX / 4 && len >= f->min_len->n * 4) ||
+              code_points_of(s, len) >= f->min_len->n, f->min_len, 0);
+    if (f->max_len)
+        CHECK(len <= f->max_len->n || code_points_of(s, len) <= f->max_len->n, f->max_len, 0);
+    if (f->pattern) {
+        rc = match(c, f->pattern->re, s, len, n->path, "pattern", &m);
+        if (rc != V_OK)
+            return rc;
+        CHECK(m, f->pattern, 0);
+    }
+    if (f->format)
+        CHECK(f->format->format(s, len), f->format, 0);
+    return bad ? V_FAIL : V_OK;
+}
+
+static int fast_number(struct vctx *c, const struct snode *n, const json_t *inst)
+{
+    const struct sfast *f = &n->fast;
+    json_type t = json_typeof(inst);
+    int bad = 0, rc;
+
+    if (f->type)
+        CHECK(type_ok(f->type->types, inst), f->type, 0);
+    if (t != JSON_INTEGER && t != JSON_REAL)
+        return bad ? V_FAIL : V_OK;
+    if (f->min)
+        CHECK(schema__num_cmp(inst, f->min->val) >= 0, f->min, 0);
+    if (f->max)
+        CHECK(schema__num_cmp(inst, f->max->val) <= 0, f->max, 0);
+    if (f->xmin)
+        CHECK(schema__num_cmp(inst, f->xmin->val) > 0, f->xmin, 0);
+    if (f->xmax)
+        CHECK(schema__num_cmp(inst, f->xmax->val) < 0, f->xmax, 0);
+    if (f->mult && (rc = op_multiple_of(c, f->mult, inst)) != V_OK && settle(c, rc, &bad))
+        return rc;
+    return bad ? V_FAIL : V_OK;
+}
+
+#undef CHECK
+
 /* ---- one schema ---- */
 
 /* Applies op; st carries what one op tells a later one (required seen). */
 static int apply(struct vctx *c, const struct snode *n, const struct sop *op, const json_t *inst,
-                 struct eval *ev, size_t *req_found)
+                 struct eval *ev, struct reqs *req)
 {
     json_type t = json_typeof(inst);
     int rc, m;
 
     switch (op->kind) {
-    case OP_TYPE:       return op_type(c, n, op, inst);
-    case OP_CONST:
-        return schema__json_equal(op->val, inst) ? V_OK
-             : fail(c, n, "const", "must be equal to the constant");
+    case OP_TYPE:       return type_ok(op->types, inst) ? V_OK : fail_op(c, op, 0);
+    case OP_CONST:      return schema__json_equal(op->val, inst) ? V_OK : fail_op(c, op, 0);
     case OP_ENUM:       return op_enum(c, n, op, inst);
     case OP_MINIMUM:
     case OP_MAXIMUM:
@@ -1014,23 +1480,21 @@ static int apply(struct vctx *c, const struct snode *n, const struct sop *op, co
         if (t != JSON_INTEGER && t != JSON_REAL)
             return V_OK;
         switch (op->kind) {
-        case OP_MINIMUM:  return bound(c, n, "minimum", op->val, inst, -1, 0, ">=");
-        case OP_MAXIMUM:  return bound(c, n, "maximum", op->val, inst, 1, 0, "<=");
-        case OP_XMINIMUM: return bound(c, n, "exclusiveMinimum", op->val, inst, -1, 1, ">");
-        case OP_XMAXIMUM: return bound(c, n, "exclusiveMaximum", op->val, inst, 1, 1, "<");
-        default:          return op_multiple_of(c, n, op, inst);
+        case OP_MINIMUM:  return bound(c, op, inst, -1, 0);
+        case OP_MAXIMUM:  return bound(c, op, inst, 1, 0);
+        case OP_XMINIMUM: return bound(c, op, inst, -1, 1);
+        case OP_XMAXIMUM: return bound(c, op, inst, 1, 1);
+        default:          return op_multiple_of(c, op, inst);
         }
     case OP_MIN_LENGTH:
         if (t != JSON_STRING || (op->n < SIZE_MAX / 4 && json_string_length(inst) >= op->n * 4) ||
             code_points(inst) >= op->n)
             return V_OK;
-        return fail(c, n, "minLength", "must be at least %zu character%s long", op->n,
-                    op->n == 1 ? "" : "s");
+        return fail_op(c, op, 0);
     case OP_MAX_LENGTH:
         if (t != JSON_STRING || json_string_length(inst) <= op->n || code_points(inst) <= op->n)
             return V_OK;
-        return fail(c, n, "maxLength", "must be at most %zu character%s long", op->n,
-                    op->n == 1 ? "" : "s");
+        return fail_op(c, op, 0);
     case OP_PATTERN:
         if (t != JSON_STRING)
             return V_OK;
@@ -1038,36 +1502,32 @@ static int apply(struct vctx *c, const struct snode *n, const struct sop *op, co
                    "pattern", &m);
         if (rc != V_OK || m)
             return rc;
-        return fail(c, n, "pattern", "does not match pattern");
+        return fail_op(c, op, 0);
     case OP_FORMAT:
         if (t != JSON_STRING || op->format(json_string_value(inst), json_string_length(inst)))
             return V_OK;
-        return fail(c, n, "format", "must be a valid %s", json_string_value(op->val));
+        return fail_op(c, op, 0);
     case OP_MIN_ITEMS:
         if (t != JSON_ARRAY || json_array_size(inst) >= op->n)
             return V_OK;
-        return fail(c, n, "minItems", "must have at least %zu item%s", op->n,
-                    op->n == 1 ? "" : "s");
+        return fail_op(c, op, 0);
     case OP_MAX_ITEMS:
         if (t != JSON_ARRAY || json_array_size(inst) <= op->n)
             return V_OK;
-        return fail(c, n, "maxItems", "must have at most %zu item%s", op->n,
-                    op->n == 1 ? "" : "s");
-    case OP_UNIQUE:     return t == JSON_ARRAY ? op_unique(c, n, inst) : V_OK;
+        return fail_op(c, op, 0);
+    case OP_UNIQUE:     return t == JSON_ARRAY ? op_unique(c, op, inst) : V_OK;
     case OP_MIN_PROPS:
         if (t != JSON_OBJECT || json_object_size(inst) >= op->n)
             return V_OK;
-        return fail(c, n, "minProperties", "must have at least %zu propert%s", op->n,
-                    op->n == 1 ? "y" : "ies");
+        return fail_op(c, op, 0);
     case OP_MAX_PROPS:
         if (t != JSON_OBJECT || json_object_size(inst) <= op->n)
             return V_OK;
-        return fail(c, n, "maxProperties", "must have at most %zu propert%s", op->n,
-                    op->n == 1 ? "y" : "ies");
+        return fail_op(c, op, 0);
     case OP_PROPS:
-        return t == JSON_OBJECT ? op_props(c, n, op, inst, ev, req_found) : V_OK;
+        return t == JSON_OBJECT ? op_props(c, n, op, inst, ev, req) : V_OK;
     case OP_REQUIRED:
-        return t == JSON_OBJECT ? op_required(c, n, op, inst, *req_found) : V_OK;
+        return t == JSON_OBJECT ? op_required(c, n, op, inst, req) : V_OK;
     case OP_DEP_REQUIRED: return t == JSON_OBJECT ? op_dep_required(c, n, op, inst) : V_OK;
     case OP_DEP_SCHEMAS:  return t == JSON_OBJECT ? op_dep_schemas(c, n, op, inst, ev) : V_OK;
     case OP_PROP_NAMES:   return t == JSON_OBJECT ? op_prop_names(c, n, op, inst) : V_OK;
@@ -1081,7 +1541,7 @@ static int apply(struct vctx *c, const struct snode *n, const struct sop *op, co
     case OP_NOT:
         rc = probe(c, op->sub, inst, NULL);
         if (rc == V_OK)
-            return fail(c, n, "not", "must not match the schema in not");
+            return fail_op(c, op, 0);
         return rc == V_FAIL ? V_OK : rc;
     case OP_IF:           return op_if(c, n, op, inst, ev);
     case OP_UNEVAL_ITEMS:
@@ -1094,32 +1554,25 @@ static int apply(struct vctx *c, const struct snode *n, const struct sop *op, co
 
 static int eval_ops(struct vctx *c, const struct snode *n, const json_t *inst, struct eval *ev)
 {
-    size_t i, req_found = 0;
+    struct reqs req = {0, 0};
+    size_t i;
     int rc, failed = 0;
 
     for (i = 0; i < n->nops; i++) {
-        rc = apply(c, n, &n->ops[i], inst, ev, &req_found);
+        rc = apply(c, n, &n->ops[i], inst, ev, &req);
         if (settle(c, rc, &failed))
             return rc;
     }
     return failed ? V_FAIL : V_OK;
 }
 
-static int eval_node(struct vctx *c, const struct snode *n, const json_t *inst, struct eval *ev)
+/* A node that applies subschemas: depth, cost, dynamic scope and annotations. */
+static __attribute__((noinline)) int eval_full(struct vctx *c, const struct snode *n,
+                                               const json_t *inst, struct eval *ev)
 {
     struct eval mine = {0};
     int rc, entered;
 
-    if (n->boolean == 1)
-        return V_OK;
-    if (n->boolean == 0) {
-        if (!c->collect)
-            return V_FAIL;
-        rc = add_error(c, n->path, NULL, "false", "is not allowed");
-        return rc ? rc : c->nerr >= SCHEMA_MAX_ERRORS ? V_STOP : V_FAIL;
-    }
-    if (n->leaf)   /* nothing below: no recursion, scope or annotations to track */
-        return eval_ops(c, n, inst, NULL);
     if (++c->steps > MAX_STEPS)
         return stop(c, n->path, NULL, "validation too costly");
     if (c->depth >= MAX_EVAL_DEPTH)
@@ -1138,41 +1591,41 @@ static int eval_node(struct vctx *c, const struct snode *n, const json_t *inst, 
     return rc;
 }
 
+/* Kept small so that it inlines: most nodes are leaves, most leaves fast. */
+static inline int eval_node(struct vctx *c, const struct snode *n, const json_t *inst,
+                            struct eval *ev)
+{
+    if (n->fast.kind == FAST_STRING)
+        return fast_string(c, n, inst);
+    if (n->fast.kind == FAST_NUMBER)
+        return fast_number(c, n, inst);
+    if (n->boolean == 1)
+        return V_OK;
+    if (n->boolean == 0)
+        return fail_false(c, n->path, "false");
+    if (n->leaf)   /* nothing below: no recursion, scope or annotations to track */
+        return eval_ops(c, n, inst, NULL);
+    return eval_full(c, n, inst, ev);
+}
+
 int schema__eval(const struct snode *root, pcre2_match_context *mctx,
-                 pcre2_general_context *gctx, const json_t *instance, json_t **errors)
+                 pcre2_general_context *gctx, const json_t *instance,
+                 struct schema_errors *errors)
 {
     struct vctx cv, *c = &cv;   /* the path and scope stacks need no zeroing */
     int rc;
 
     if (errors)
-        *errors = NULL;
-    c->out = NULL;
-    c->nerr = 0;
+        schema_errors_release(errors);   /* each validation starts afresh */
+    c->out = errors;
+    c->collect = errors != NULL;
     c->depth = c->ref_depth = 0;
     c->steps = 0;
     c->nseg = c->nscope = 0;
     c->md = NULL;
-    buf_init(&c->ip, PATH_MAX_BYTES);
-    buf_init(&c->sp, PATH_MAX_BYTES);
     c->mctx = mctx;
     c->gctx = gctx;
-    c->want = c->collect = errors != NULL;
     rc = eval_node(c, root, instance, NULL);
-    if (rc <= 0)
-        goto out;
-    rc = FMD_EUNPROC;
-    if (errors && !c->out && !(c->out = json_array())) {
-        rc = FMD_ENOMEM;
-        goto out;
-    }
-    if (errors) {
-        *errors = c->out;
-        c->out = NULL;
-    }
-out:
-    json_decref(c->out);
     pcre2_match_data_free(c->md);
-    buf_release(&c->ip);
-    buf_release(&c->sp);
-    return rc;
+    return rc <= 0 ? rc : FMD_EUNPROC;
 }

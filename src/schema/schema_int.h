@@ -25,6 +25,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "schema/validate.h"
 
 struct schema_registry;
 
@@ -127,6 +128,7 @@ struct sprop {
     uint64_t hash;
     struct snode *sub;
     int required;        /* the name is also in this schema's "required" */
+    uint64_t req_bit;    /* and its bit in the mask OP_REQUIRED checks, or 0 */
     size_t order;        /* its position in the schema */
 };
 
@@ -189,9 +191,31 @@ struct sop {
     uint64_t *hashes;        /* OP_ENUM: hash of each member (long enums) */
     struct sdisc *disc;      /* OP_ANY_OF, OP_ONE_OF: one per branch, or NULL */
     struct sstr *strs;       /* OP_ENUM: the members, when every one is a string */
+    uint64_t *req_bits;      /* OP_REQUIRED: each name's sprop req_bit, when all have one */
+    /* The error this op reports, prepared at compile time (schema__op_prepare):
+     * schema path, keyword and message; NULL msg: made when it happens. The
+     * second set: OP_CONTAINS above maxContains, OP_ONE_OF with two matches. */
+    const char *spath, *kw, *msg;
+    const char *spath2, *kw2, *msg2;
 };
 
 #define TYPE_INTEGER (1u << 15)
+
+/*
+ * Most nodes of a form's schema are leaves checking one scalar: a type and a
+ * few string or number keywords. Such a node is evaluated by one function
+ * that looks at the instance once, rather than op by op through the general
+ * dispatch (schema__fast_prepare decides; NULL: the node has no such op).
+ * The checks run in op order, so the errors come out as they would.
+ */
+enum sfast_kind { FAST_NONE, FAST_STRING, FAST_NUMBER };
+
+struct sfast {
+    enum sfast_kind kind;
+    const struct sop *type, *enm;                            /* either kind */
+    const struct sop *min_len, *max_len, *pattern, *format;   /* FAST_STRING */
+    const struct sop *min, *max, *xmin, *xmax, *mult;         /* FAST_NUMBER */
+};
 
 struct snode {
     int boolean;             /* -1: an object schema; 0 false; 1 true */
@@ -201,6 +225,7 @@ struct snode {
     int leaf;                /* applies no subschema: evaluated without the bookkeeping */
     struct sop *ops;
     size_t nops;
+    struct sfast fast;
 };
 
 /* A dynamic anchor of a resource. */
@@ -235,9 +260,21 @@ int schema__hostname_check(const char *s, size_t n, int idn);
 /* The check for a "format" formd asserts, or NULL for one it does not. */
 schema__format_fn *schema__format_find(const char *name);
 
-/* Validation (eval.c) of a compiled program. */
+/* Validation (eval.c) of a compiled program; errors as in schema_check. */
 int schema__eval(const struct snode *root, pcre2_match_context *mctx,
-                 pcre2_general_context *gctx, const json_t *instance, json_t **errors);
+                 pcre2_general_context *gctx, const json_t *instance,
+                 struct schema_errors *errors);
+
+/*
+ * Prepares the error texts of op, an op of node n (eval.c, which writes the
+ * messages): one new string, owned by the caller from then on, into *texts
+ * (NULL when op has none), that op's text pointers point into.
+ * 0 or FMD_ENOMEM.
+ */
+int schema__op_prepare(const struct snode *n, struct sop *op, char **texts);
+
+/* Sets n->fast when n's ops allow it (see struct sfast); n->ops final. */
+void schema__fast_prepare(struct snode *n);
 
 /* Appends "/" and key escaped per RFC 6901 (~ as ~0, / as ~1): 0 or FMD_ENOMEM. */
 int schema__push_key(struct buf *b, const char *key, size_t n);

@@ -984,7 +984,7 @@ static int build_props_table(struct nctx *x, const json_t *props, struct sprops 
             i = (i + 1) & (p->cap - 1);
         for (k = 0; k < p->n && p->order[k]; k++)
             ;
-        p->tab[i] = (struct sprop){key, len, h, NULL, 0, k};
+        p->tab[i] = (struct sprop){.name = key, .len = len, .hash = h, .order = k};
         p->order[k] = &p->tab[i];
         if ((rc = schema_at(x, sub, "properties", key, len, -1, &p->tab[i].sub)))
             return rc;
@@ -1265,13 +1265,19 @@ static int op_cmp(const void *a, const void *b)
     return (int)x->kind - (int)y->kind;
 }
 
-/* Marks required names that are properties, so one pass answers both. */
-static void link_required(struct sop *req, const struct sop *props)
+/* Marks required names that are properties, so one pass answers both: the
+ * properties pass counts them, and up to 64 of them have a bit in a mask it
+ * fills, so that a missing one is found without looking names up. */
+static int link_required(struct cctx *c, struct sop *req, const struct sop *props)
 {
-    size_t i, j, covered = 0;
+    size_t i, j, covered = 0, n = json_array_size(req->val);
+    uint64_t *bits = NULL;
+    int next_bit = 0;
 
     req->flag = props && props->props->tab;
-    for (i = 0; req->flag && i < json_array_size(req->val); i++) {
+    if (req->flag && !(bits = block(c, n * sizeof(*bits))))
+        return nomem(c->err);
+    for (i = 0; req->flag && i < n; i++) {
         const json_t *name = json_array_get(req->val, i);
         const char *s = json_string_value(name);
         size_t len = json_string_length(name);
@@ -1282,12 +1288,20 @@ static void link_required(struct sop *req, const struct sop *props)
                 break;
         if (!p->tab[j].name) {
             req->flag = 0;
-        } else if (!p->tab[j].required) {
+            break;
+        }
+        if (!p->tab[j].required) {
             p->tab[j].required = 1;
+            p->tab[j].req_bit = next_bit < 64 ? (uint64_t)1 << next_bit++ : 0;
             covered++;
         }
+        bits[i] = p->tab[j].req_bit;
+        if (!bits[i])
+            bits = NULL;   /* more than 64: looked up by name */
     }
     req->n2 = covered;
+    req->req_bits = req->flag ? bits : NULL;
+    return 0;
 }
 
 /* Compiles the keywords of schema object j into node n. */
@@ -1321,13 +1335,21 @@ static int compile_body(struct cctx *c, struct snode *n, const json_t *j, struct
             if (n->ops[i].kind == OP_REQUIRED)
                 req = &n->ops[i];
         }
-        if (req)
-            link_required(req, props);
+        if (req && !rc)
+            rc = link_required(c, req, props);
+        for (i = 0; !rc && i < n->nops; i++) {
+            char *texts;
+            if (schema__op_prepare(n, &n->ops[i], &texts))
+                rc = nomem(c->err);
+            else if (texts && vec_push(&c->s->blocks, texts))
+                rc = (fmd_free(texts), nomem(c->err));
+        }
         n->leaf = 1;
         for (i = 0; i < n->nops; i++)
             if (n->ops[i].kind >= OP_PROPS && n->ops[i].kind != OP_REQUIRED &&
                 n->ops[i].kind != OP_DEP_REQUIRED)
                 n->leaf = 0;
+        schema__fast_prepare(n);
     }
     for (i = 0; i < x.ops.n; i++)
         fmd_free(x.ops.p[i]);
@@ -1595,11 +1617,27 @@ void schema_free(struct schema *s)
     fmd_free(s);
 }
 
+int schema_check(const struct schema *s, const json_t *instance, struct schema_errors *errors)
+{
+    if (!s || !instance) {
+        if (errors)
+            schema_errors_release(errors);
+        return FMD_EINVAL;
+    }
+    return schema__eval(s->root, s->mctx, s->gctx, instance, errors);
+}
+
 int schema_validate(const struct schema *s, const json_t *instance, json_t **errors)
 {
+    struct schema_errors e;
+    int rc;
+
     if (errors)
         *errors = NULL;
-    if (!s || !instance)
-        return FMD_EINVAL;
-    return schema__eval(s->root, s->mctx, s->gctx, instance, errors);
+    schema_errors_init(&e);
+    rc = schema_check(s, instance, errors ? &e : NULL);
+    if (rc == FMD_EUNPROC && errors && schema_errors_json(&e, errors))
+        rc = FMD_ENOMEM;
+    schema_errors_release(&e);
+    return rc;
 }

@@ -64,7 +64,58 @@ int schema_compile(const json_t *doc, struct schema **out, struct fmd_err *err);
 void schema_free(struct schema *s);
 
 /*
+ * One error of a validation. The strings stay valid as long as both the
+ * struct schema_errors that holds the error and the schema do.
+ */
+struct schema_error {
+    const char *path;           /* JSON Pointer into the instance, "" for the root */
+    const char *schema_path;    /* JSON Pointer to the failing keyword in the schema */
+    const char *keyword;
+    const char *message;
+};
+
+/*
+ * The errors of one validation, in the order found: v[0..n). Made for the
+ * hot path of rejecting a submission: the first errors and their text live
+ * inside the struct itself, so a validation with a few errors allocates
+ * nothing, and the fixed parts of each error (schema path, keyword and most
+ * messages) were prepared when the schema was compiled. Not to be copied
+ * (it points into itself): schema_errors_init, any number of schema_check
+ * calls (each starts afresh), schema_errors_release.
+ */
+struct schema_errors {
+    struct schema_error *v;
+    size_t n;
+    /* private */
+    size_t cap;
+    struct schema__text *more;      /* text chunks beyond the inline one */
+    char *at;                       /* free text */
+    size_t left;
+    struct schema_error first[16];
+    char text[768];
+};
+
+void schema_errors_init(struct schema_errors *e);
+void schema_errors_release(struct schema_errors *e);
+
+/*
  * Validates instance against s. Returns 0 if it is valid, FMD_EUNPROC if not,
+ * FMD_ENOMEM, FMD_EINVAL for a NULL s or instance. With errors not NULL
+ * (initialised), every error found goes there, at most SCHEMA_MAX_ERRORS;
+ * with errors NULL the validation stops at the first error. The same bounds
+ * as schema_validate apply.
+ */
+int schema_check(const struct schema *s, const json_t *instance, struct schema_errors *errors);
+
+/*
+ * The errors of e as a new JSON array of {"path", "schema_path", "keyword",
+ * "message"} objects into *out (the caller decrefs). 0 or FMD_ENOMEM.
+ */
+int schema_errors_json(const struct schema_errors *e, json_t **out);
+
+/*
+ * As schema_check, with the errors as a JSON array (schema_errors_json).
+ * Returns 0 if it is valid, FMD_EUNPROC if not,
  * FMD_ENOMEM. When it returns FMD_EUNPROC and errors is not NULL, *errors is
  * a new array (the caller decrefs) of every error found, at most
  * SCHEMA_MAX_ERRORS; otherwise *errors is set to NULL. With errors NULL the

@@ -19,8 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void validate_one(const struct schema *s, const json_t *instance)
 {
+    struct schema_errors list;
     json_t *errs = NULL;
     int rc = schema_validate(s, instance, &errs);
+    size_t k;
 
     if ((rc == FMD_EUNPROC) != (json_array_size(errs) > 0) || (rc && rc != FMD_EUNPROC) ||
         json_array_size(errs) > SCHEMA_MAX_ERRORS)
@@ -28,6 +30,16 @@ static void validate_one(const struct schema *s, const json_t *instance)
     /* Without an errors array it stops early, but must reach the same verdict. */
     if (schema_validate(s, instance, NULL) != rc)
         abort();
+    /* The error list it was made from, reused for a second validation. */
+    schema_errors_init(&list);
+    for (k = 0; k < 2; k++)
+        if (schema_check(s, instance, &list) != rc || list.n != json_array_size(errs))
+            abort();
+    for (k = 0; k < list.n; k++)
+        if (!list.v[k].path || !list.v[k].schema_path || !list.v[k].keyword ||
+            !list.v[k].message || (list.v[k].path[0] && list.v[k].path[0] != '/'))
+            abort();
+    schema_errors_release(&list);
     json_decref(errs);
 }
 

@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "schema/validate.h"
@@ -911,6 +913,129 @@ static void test_validate_alloc_failure(void **state)
     json_decref(inst);
 }
 
+/* ---- the error list (struct schema_errors) ---- */
+
+/* Many errors, long keys: the list outgrows the space inside the struct. */
+static void test_error_list_grows(void **state)
+{
+    struct schema *s = compile_ok("{\"additionalProperties\":{\"type\":\"string\"},"
+                                  "\"items\":{\"type\":\"string\"}}");
+    json_t *arr = json_array(), *obj = json_object();
+    struct schema_errors e;
+    char key[300], want[320];
+    size_t i;
+
+    for (i = 0; i < 40; i++)
+        json_array_append_new(arr, json_integer((json_int_t)i));
+    for (i = 0; i < 10; i++) {
+        memset(key, 'k', 250);
+        snprintf(key + 250, sizeof(key) - 250, "/~%zu", i);
+        json_object_set_new(obj, key, json_true());
+    }
+    schema_errors_init(&e);
+    assert_int_equal(schema_check(s, arr, &e), FMD_EUNPROC);
+    assert_int_equal(e.n, 40);
+    assert_string_equal(e.v[0].path, "/0");
+    assert_string_equal(e.v[39].path, "/39");
+    assert_string_equal(e.v[39].schema_path, "/items/type");
+    assert_string_equal(e.v[39].keyword, "type");
+    assert_string_equal(e.v[39].message, "must be a string");
+    /* the same list again: it starts afresh */
+    assert_int_equal(schema_check(s, obj, &e), FMD_EUNPROC);
+    assert_int_equal(e.n, 10);
+    memset(want, 'k', 251);
+    want[0] = '/';
+    snprintf(want + 251, sizeof(want) - 251, "~1~09");
+    assert_string_equal(e.v[9].path, want);
+    assert_string_equal(e.v[9].schema_path, "/additionalProperties/type");
+    json_array_clear(arr);
+    assert_int_equal(schema_check(s, arr, &e), 0);
+    assert_int_equal(e.n, 0);
+    schema_errors_release(&e);
+    assert_int_equal(e.n, 0);
+    schema_free(s);
+    json_decref(arr);
+    json_decref(obj);
+}
+
+/* At most SCHEMA_MAX_ERRORS, and a NULL list stops at the first. */
+static void test_error_list_cap(void **state)
+{
+    struct schema *s = compile_ok("{\"items\":{\"type\":\"string\"}}");
+    json_t *arr = json_array();
+    struct schema_errors e;
+    size_t i;
+
+    for (i = 0; i < 3 * SCHEMA_MAX_ERRORS; i++)
+        json_array_append_new(arr, json_null());
+    schema_errors_init(&e);
+    assert_int_equal(schema_check(s, arr, &e), FMD_EUNPROC);
+    assert_int_equal(e.n, SCHEMA_MAX_ERRORS);
+    assert_int_equal(schema_check(s, arr, NULL), FMD_EUNPROC);
+    assert_int_equal(schema_check(NULL, arr, &e), FMD_EINVAL);
+    assert_int_equal(e.n, 0);
+    schema_errors_release(&e);
+    schema_free(s);
+    json_decref(arr);
+}
+
+/* Every message made at validation time, not at compile time. */
+static void test_error_list_dynamic_messages(void **state)
+{
+    struct schema *s = compile_ok("{\"required\":[\"a\",\"a\",\"b\"],\"properties\":{\"a\":{},"
+                                  "\"b\":{},\"u\":{\"uniqueItems\":true}}}");
+    json_t *inst = tj("{\"u\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,3]}");
+    struct schema_errors e;
+
+    schema_errors_init(&e);
+    assert_int_equal(schema_check(s, inst, &e), FMD_EUNPROC);
+    assert_int_equal(e.n, 4);
+    assert_string_equal(e.v[0].message, "must not contain duplicates (items 2 and 14 are equal)");
+    assert_string_equal(e.v[0].path, "/u");
+    assert_string_equal(e.v[1].message, "'a' is required");
+    assert_string_equal(e.v[2].message, "'a' is required");
+    assert_string_equal(e.v[3].message, "'b' is required");
+    assert_string_equal(e.v[3].schema_path, "/required");
+    schema_errors_release(&e);
+    schema_free(s);
+    json_decref(inst);
+}
+
+static void test_check_alloc_failure(void **state)
+{
+    struct schema *s = compile_ok("{\"additionalProperties\":{\"type\":\"string\"},"
+                                  "\"items\":{\"type\":\"string\"}}");
+    json_t *arr = json_array();
+    char key[200];
+    size_t i;
+    long n;
+
+    for (i = 0; i < 60; i++) {
+        json_t *o = json_object();
+        memset(key, 'x', 150);
+        snprintf(key + 150, sizeof(key) - 150, "%zu", i);
+        json_object_set_new(o, key, json_integer(1));
+        json_array_append_new(arr, o);
+    }
+    for (n = 1;; n++) {
+        struct schema_errors e;
+        int rc;
+
+        schema_errors_init(&e);
+        fmd_mem_fail_at(n);
+        rc = schema_check(s, arr, &e);
+        fmd_mem_fail_at(0);
+        schema_errors_release(&e);
+        if (rc == FMD_EUNPROC)
+            break;
+        assert_int_equal(rc, FMD_ENOMEM);
+        assert_true(n < 1000);
+    }
+    assert_true(n > 1);   /* it did allocate: list and text outgrew the struct */
+    schema_free(s);
+    json_decref(arr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -949,6 +1074,10 @@ int main(void)
         cmocka_unit_test(test_threads_share_schema),
         cmocka_unit_test(test_compile_alloc_failure),
         cmocka_unit_test(test_validate_alloc_failure),
+        cmocka_unit_test(test_error_list_grows),
+        cmocka_unit_test(test_error_list_cap),
+        cmocka_unit_test(test_error_list_dynamic_messages),
+        cmocka_unit_test(test_check_alloc_failure),
     };
 
     /* Jansson allocates through fmd_malloc too, so fault injection reaches it. */
