@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "analytics/analytics.h"
 #include "api/api.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -333,6 +334,14 @@ static int start_tasks(struct app *app, struct tasks_env *tenv, int workers,
 
 /* ---- formd serve ---- */
 
+/* The analytics database of the data directory, held by this process. */
+static int open_analytics(const struct config *cfg, struct duck **out, struct fmd_err *err)
+{
+    struct analytics_options ao = {.memory_limit = cfg->analytics_memory,
+                                   .threads = (int)cfg->analytics_threads};
+    return analytics_open(cfg->data_dir, NULL, &ao, out, err);
+}
+
 /* At first start there is no key at all: make an admin key and leave it 0600 on disk. */
 static int first_admin_key(struct db *db, const struct config *cfg, struct fmd_err *err)
 {
@@ -392,6 +401,8 @@ static int cmd_serve(int argc, char **argv)
     if (!rc)
         rc = db_writer_start(target, (int)cfg.commit_batch, &app.writer, &err);
     if (!rc)
+        rc = open_analytics(&cfg, &app.analytics, &err);
+    if (!rc)
         rc = start_tasks(&app, &tenv, (int)cfg.workers, &err);
     if (!rc) {
         db_writer_set_observer(app.writer, api_observe_commit);
@@ -421,6 +432,7 @@ static int cmd_serve(int argc, char **argv)
     /* HTTP first (no new work), then workers (their outcomes need the writer). */
     http_server_stop(app.server);
     queue_pool_stop(app.workers, 20 * 1000);
+    duck_close(app.analytics);
     db_writer_stop(app.writer);
     db_pool_free(app.pool);
     schema_cache_clear();

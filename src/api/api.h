@@ -19,8 +19,11 @@
 #include "http/http.h"
 #include "queue/worker.h"
 
+struct duck;
+
 struct app {
     struct config *cfg;
+    struct duck *analytics;       /* the analytics database (DuckDB), or NULL */
     struct db_pool *pool;
     struct db_writer *writer;
     struct http_server *server;
@@ -138,6 +141,8 @@ void api_healthz(struct http_req *req);
 void api_readyz(struct http_req *req);
 void api_metrics(struct http_req *req);
 void api_openapi(struct http_req *req);
+void api_analytics_query(struct http_req *req);
+void api_form_analytics(struct http_req *req);
 void api_webhook_create(struct http_req *req);
 void api_webhook_list(struct http_req *req);
 void api_webhook_get(struct http_req *req);

@@ -44,6 +44,12 @@ static const struct option_row options[] = {
     {"allow-private-targets", OPT_BOOL, OFF(allow_private_targets), 0, 1, "0", 0, "let webhooks reach loopback and private addresses"},
     {"metrics-public", OPT_BOOL, OFF(metrics_public), 0, 1, "1", 0, "serve /metrics without authentication"},
     {"db-url", OPT_STR, OFF(db_url), 0, 0, "", 1, "database URL (empty: SQLite in the data directory)"},
+    {"analytics-memory", OPT_STR, OFF(analytics_memory), 0, 0, "1GB", 0, "memory limit of the analytics engine (DuckDB size, e.g. 512MB)"},
+    {"analytics-threads", OPT_INT, OFF(analytics_threads), 1, 256, "2", 0, "threads of the analytics engine"},
+    {"query-timeout", OPT_INT, OFF(query_timeout), 1, 3600000, "10000", 0, "milliseconds an analytics query may run"},
+    {"query-max-rows", OPT_INT, OFF(query_max_rows), 1, 1000000, "10000", 0, "most rows an analytics query returns"},
+    {"export-ttl", OPT_INT, OFF(export_ttl), 60, 31536000, "86400", 0, "seconds a finished export can be downloaded"},
+    {"etl-max-lag", OPT_INT, OFF(etl_max_lag), 0, 31536000, "900", 0, "seconds analytics may lag before /readyz fails (0: never)"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))

@@ -34,6 +34,12 @@ struct config {
     long task_retention;     /* seconds finished tasks are kept */
     long allow_private_targets;  /* 1: webhooks may reach loopback and private addresses */
     char *db_url;            /* empty: SQLite file in data_dir */
+    char *analytics_memory;  /* DuckDB memory_limit */
+    long analytics_threads;
+    long query_timeout;      /* ms an ad-hoc analytics query may run */
+    long query_max_rows;
+    long export_ttl;         /* seconds a finished export is kept */
+    long etl_max_lag;        /* seconds of ETL lag /readyz tolerates (0: any) */
 };
 
 /* Fills c with defaults. */

@@ -77,6 +77,8 @@ struct http_req {
     _Atomic int state;        /* written by http_resume from another thread */
     int suspended;            /* the handler just called http_suspend */
     int close_after;
+    int file_fd;              /* http_send_file: the body, or -1 */
+    uint64_t file_size;
     int body_too_big;
     size_t raw_uri_len;       /* as sent, before percent-decoding */
     int too_many_args;        /* query emptied: see QUERY_ARGS_MAX in server.c */
@@ -96,6 +98,14 @@ void http_send(struct http_req *req, int status, const char *content_type,
 void http_send_json(struct http_req *req, int status, json_t *v);
 /* Answers with no body. */
 void http_send_empty(struct http_req *req, int status);
+/*
+ * Answers with the first size bytes of the open file fd as the body, which
+ * the server owns from then on and closes (even if the answer never goes
+ * out). The request's deadline grows with the size, so a client that reads
+ * steadily (64 KiB/s or faster) can finish a large file.
+ */
+void http_send_file(struct http_req *req, int status, const char *content_type, int fd,
+                    uint64_t size);
 /*
  * Answers with RFC 9457 problem JSON. code is an FMD_E* code giving the
  * status and type; name overrides the type's name when not NULL; errors (a

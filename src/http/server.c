@@ -104,6 +104,18 @@ void http_send(struct http_req *req, int status, const char *content_type,
     req->content_type = content_type;
 }
 
+void http_send_file(struct http_req *req, int status, const char *content_type, int fd,
+                    uint64_t size)
+{
+    buf_reset(&req->out);
+    if (req->file_fd >= 0)
+        close(req->file_fd);
+    req->file_fd = fd;
+    req->file_size = size;
+    req->status = status;
+    req->content_type = content_type;
+}
+
 void http_send_empty(struct http_req *req, int status)
 {
     buf_reset(&req->out);
@@ -357,6 +369,11 @@ static int check_request(struct http_server *s, struct http_req *req, const char
 
 /* ---- response ---- */
 
+/* The slowest a download may go before its deadline cuts it: bytes a second. */
+#define FILE_MIN_RATE (64 * 1024)
+
+static void watch_extend(struct http_server *s, struct MHD_Connection *conn, int64_t ms);
+
 static enum MHD_Result queue_answer(struct http_server *s, struct http_req *req)
 {
     struct MHD_Response *r;
@@ -364,14 +381,23 @@ static enum MHD_Result queue_answer(struct http_server *s, struct http_req *req)
     char tp[64];
     enum MHD_Result ret;
     size_t len;
-    char *body = buf_detach(&req->out, &len);
+    char *body;
 
-    if (!body)
-        return MHD_NO;
-    r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        fmd_free(body);
-        return MHD_NO;
+    if (req->file_fd >= 0) {
+        /* MHD closes the file with the response, whatever happens next */
+        r = MHD_create_response_from_fd64(req->file_size, req->file_fd);
+        if (!r)
+            return MHD_NO;   /* the fd is closed when the request ends */
+        req->file_fd = -1;
+        watch_extend(s, req->conn, (int64_t)(req->file_size / FILE_MIN_RATE) * 1000);
+    } else {
+        if (!(body = buf_detach(&req->out, &len)))
+            return MHD_NO;
+        r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+            fmd_free(body);
+            return MHD_NO;
+        }
     }
     if (req->content_type)
         MHD_add_response_header(r, "Content-Type", req->content_type);
@@ -409,6 +435,7 @@ static struct http_req *req_new(struct http_server *s, struct MHD_Connection *co
     req->app = s->o.app;
     req->start_ns = clock_mono_ns();
     req->raw_uri_len = strlen(uri);
+    req->file_fd = -1;
     req->path = "";
     atomic_fetch_add(&s->inflight, 1);
     return req;
@@ -422,6 +449,16 @@ static void watch_restart(struct http_server *s, struct MHD_Connection *conn, in
     if (ci && ci->socket_context)
         atomic_store(&((struct conn_watch *)ci->socket_context)->deadline_ms,
                      clock_wall_ms() + (int64_t)s->o.request_timeout * 1000 * periods);
+}
+
+/* Moves the connection's deadline ms later (a large file to send). */
+static void watch_extend(struct http_server *s, struct MHD_Connection *conn, int64_t ms)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    (void)s;
+    if (ci && ci->socket_context)
+        atomic_fetch_add(&((struct conn_watch *)ci->socket_context)->deadline_ms, ms);
 }
 
 /*
@@ -571,6 +608,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
      * two periods; from the request line on, the request has one period.
      */
     watch_restart(s, conn, 2);
+    if (req->file_fd >= 0)
+        close(req->file_fd);
     arena_release(&req->arena);
     buf_release(&req->body);
     buf_release(&req->out);
