@@ -39,7 +39,8 @@ trap 'rm -rf "$tmp"' EXIT
 echo "building build/libformd.a and the bench driver" >&2
 make -s build/libformd.a >&2
 read -ra cflags <<<"$(pkg-config --cflags "${pkgs[@]}")"
-read -ra libs <<<"$(pkg-config --libs "${pkgs[@]}")"
+# linked as build/formd is: Jansson from its static archive (see the Makefile)
+read -ra libs <<<"$(pkg-config --libs "${pkgs[@]}" | sed 's/-ljansson/-l:libjansson.a/')"
 cc -O2 -std=c11 -D_GNU_SOURCE -Isrc "${cflags[@]}" bench/validate_bench.c build/libformd.a \
    "${libs[@]}" -lpthread -lm -o "$tmp/validate_bench"
 
