@@ -12,7 +12,12 @@
  *
  * Results stream chunk by chunk through duckdb_execute_prepared_streaming:
  * marked deprecated in 1.4 but the only C API call that does not materialise
- * the whole result (duckdb_pending_prepared does).
+ * the whole result (duckdb_pending_prepared does). duck_query_json and the
+ * cursors (duck_cursor_*, for exports) both read this way. duck_prepared_run
+ * is the other way round: for a statement with a small result (COPY), it
+ * drives duckdb_pending_prepared one task at a time so the caller can stop it
+ * between tasks (duckdb_query_progress stays at -1 for such a statement in
+ * 1.4, with or without enable_progress_bar, so it offers no progress).
  *
  * Query time limits use a watchdog thread per query that calls
  * duckdb_interrupt on the connection from the deadline until the query
@@ -48,6 +53,7 @@ struct duck_conn {
 
 struct duck_prepared {
     duckdb_prepared_statement h;
+    duckdb_connection conn;     /* its connection, for duckdb_interrupt */
 };
 
 struct duck_appender {
@@ -328,6 +334,7 @@ int duck_prepare(struct duck_conn *c, const char *sql, struct duck_prepared **ou
         return fmd_errf(err, FMD_EINVAL, "missing sql");
     if (!(p = fmd_calloc(1, sizeof(*p))))
         return fmd_errf(err, FMD_ENOMEM, "out of memory");
+    p->conn = c->h;
     if (duckdb_prepare(c->h, sql, &p->h) == DuckDBError) {
         rc = fail_message(err, duckdb_prepare_error(p->h));
         duckdb_destroy_prepare(&p->h);
@@ -494,6 +501,121 @@ int duck_appender_close(struct duck_appender *a, struct fmd_err *err)
     duckdb_appender_destroy(&a->h);
     fmd_free(a);
     return rc;
+}
+
+/* ---- step-by-step runs and streaming cursors --------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int duck_prepared_run(struct duck_prepared *p, int (*check)(void *arg), void *arg,
+                      int64_t *changed, struct fmd_err *err)
+{
+    static const struct timespec nap = { 0, 1000000 };
+    duckdb_pending_result pr = NULL;
+    duckdb_pending_state st;
+    duckdb_result res;
+    int64_t last = now_ms() - 50, t;   /* check once before starting */
+    int rc = 0;
+
+    if (duckdb_pending_prepared(p->h, &pr) == DuckDBError) {
+        rc = fail_message(err, duckdb_pending_error(pr));
+        goto out;
+    }
+    for (;;) {
+        if (check && (t = now_ms()) - last >= 50) {
+            last = t;
+            if ((rc = check(arg))) {
+                /* Running tasks stop at their next check of the flag. */
+                duckdb_interrupt(p->conn);
+                fmd_errf(err, rc, "query stopped");
+                goto out;
+            }
+        }
+        st = duckdb_pending_execute_task(pr);
+        if (st == DUCKDB_PENDING_ERROR) {
+            rc = fail_message(err, duckdb_pending_error(pr));
+            goto out;
+        }
+        if (duckdb_pending_execution_is_finished(st))
+            break;
+        /* The worker threads hold every task: wait rather than spin. */
+        if (st == DUCKDB_PENDING_NO_TASKS_AVAILABLE)
+            nanosleep(&nap, NULL);
+    }
+    if (duckdb_execute_pending(pr, &res) == DuckDBError)
+        rc = fail_result(err, &res);
+    else if (changed)
+        *changed = (int64_t)duckdb_rows_changed(&res);
+    duckdb_destroy_result(&res);
+out:
+    /* Destroying a pending query that has not finished cancels it. */
+    duckdb_destroy_pending(&pr);
+    return rc;
+}
+
+struct duck_cursor {
+    duckdb_result res;
+};
+
+int duck_cursor_open(struct duck_prepared *p, struct duck_cursor **out, struct fmd_err *err)
+{
+    struct duck_cursor *cur;
+    int rc;
+
+    *out = NULL;
+    if (!(cur = fmd_calloc(1, sizeof(*cur))))
+        return fmd_errf(err, FMD_ENOMEM, "out of memory");
+    if (duckdb_execute_prepared_streaming(p->h, &cur->res) == DuckDBError) {
+        rc = fail_result(err, &cur->res);
+        duckdb_destroy_result(&cur->res);
+        fmd_free(cur);
+        return rc;
+    }
+    *out = cur;
+    return 0;
+}
+
+void duck_cursor_close(struct duck_cursor *cur)
+{
+    if (!cur)
+        return;
+    duckdb_destroy_result(&cur->res);
+    fmd_free(cur);
+}
+
+size_t duck_cursor_columns(const struct duck_cursor *cur)
+{
+    return (size_t)duckdb_column_count((duckdb_result *)&cur->res);
+}
+
+const char *duck_cursor_column_name(const struct duck_cursor *cur, size_t i)
+{
+    return duckdb_column_name((duckdb_result *)&cur->res, (idx_t)i);
+}
+
+duckdb_logical_type duck_cursor_column_type(const struct duck_cursor *cur, size_t i)
+{
+    return duckdb_column_logical_type((duckdb_result *)&cur->res, (idx_t)i);
+}
+
+int duck_cursor_fetch(struct duck_cursor *cur, duckdb_data_chunk *out, struct fmd_err *err)
+{
+    const char *msg;
+
+    *out = duckdb_fetch_chunk(cur->res);
+    if (!*out && (msg = duckdb_result_error(&cur->res)))
+        return fail(err, code_for_type(duckdb_result_error_type(&cur->res)), msg);
+    return 0;
+}
+
+duckdb_connection duck_conn_handle(struct duck_conn *c)
+{
+    return c->h;
 }
 
 /* ---- read-only check --------------------------------------------------- */

@@ -110,6 +110,55 @@ int duck_appender_flush(struct duck_appender *a, struct fmd_err *err);
 int duck_appender_close(struct duck_appender *a, struct fmd_err *err);
 
 /*
+ * Runs p (with its current bindings) one DuckDB task at a time on the
+ * calling thread, calling check(arg) (may be NULL) before it starts and
+ * about every 50 ms: a nonzero return interrupts the statement and is
+ * returned, with "query stopped" in err. For long statements whose result
+ * is small (COPY ... TO) that must stop on request. DuckDB finishes tearing
+ * a stopped statement down (closing the files a COPY opened) when the
+ * connection runs its next statement: run one (ROLLBACK, say) before
+ * removing what it wrote. *changed (may be NULL) gets the rows the
+ * statement reports (for COPY, the rows written). Errors as duck_prepared_exec.
+ */
+int duck_prepared_run(struct duck_prepared *p, int (*check)(void *arg), void *arg,
+                      int64_t *changed, struct fmd_err *err);
+
+/*
+ * A streaming cursor over the result of a prepared statement: rows come a
+ * chunk (up to 2,048 rows) at a time and the result is never materialised
+ * (beyond what the query itself needs, such as a sort, which DuckDB spills
+ * to its temp directory past memory_limit).
+ *
+ * duck_cursor_open runs p with its current bindings into *out, released with
+ * duck_cursor_close; p must outlive the cursor, and the connection runs
+ * nothing else while it is open. Errors as duck_prepared_exec.
+ */
+struct duck_cursor;
+int duck_cursor_open(struct duck_prepared *p, struct duck_cursor **out, struct fmd_err *err);
+/* Closes cur (NULL is a no-op). */
+void duck_cursor_close(struct duck_cursor *cur);
+/* Columns of the result, and the name of column i (owned by cur). */
+size_t duck_cursor_columns(const struct duck_cursor *cur);
+const char *duck_cursor_column_name(const struct duck_cursor *cur, size_t i);
+
+/*
+ * Raw DuckDB access, declared only for code that includes <duckdb.h>
+ * before this header (the analytics modules that decode vectors).
+ */
+#ifdef DUCKDB_C_API
+/* The type of column i: a new handle, the caller destroys it. */
+duckdb_logical_type duck_cursor_column_type(const struct duck_cursor *cur, size_t i);
+/*
+ * The next chunk into *out (the caller destroys it with
+ * duckdb_destroy_data_chunk), NULL after the last. A query that fails while
+ * streaming fails here, with the codes of duck_query_json.
+ */
+int duck_cursor_fetch(struct duck_cursor *cur, duckdb_data_chunk *out, struct fmd_err *err);
+/* The connection's handle, for calls this wrapper does not cover. */
+duckdb_connection duck_conn_handle(struct duck_conn *c);
+#endif
+
+/*
  * Runs exactly one statement and sets *out (the caller decrefs) to
  *   {"columns": [{"name": ..., "type": ...}, ...], "rows": [[...], ...],
  *    "truncated": bool}

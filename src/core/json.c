@@ -1,6 +1,8 @@
 /* json.c - bounded JSON parsing and encoding helpers. */
 #include "core/json.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/mem.h"
@@ -80,15 +82,80 @@ int json_parse(const char *s, size_t n, const struct json_limits *lim,
     return 0;
 }
 
-static int dump_cb(const char *buffer, size_t size, void *data)
+/* Deeper than anything json_parse lets in, and than formd builds itself. */
+#define ENCODE_MAX_DEPTH 1024
+
+/*
+ * A real in the shortest form that reads back as the same double (what the
+ * client sent, for any number it sent): Jansson's own encoder prints 17
+ * digits, so 0.2 became 0.20000000000000001 and 19.99 became
+ * 19.989999999999998. Like Jansson, a real always looks like one (1.0).
+ */
+static int append_real(struct buf *b, double d)
 {
-    return buf_add(data, buffer, size) ? -1 : 0;
+    char num[40];
+    int prec, n = 0;
+
+    for (prec = 15; prec <= 17; prec++) {
+        n = snprintf(num, sizeof(num), "%.*g", prec, d);
+        if (strtod(num, NULL) == d)
+            break;
+    }
+    if (n <= 0 || (size_t)n >= sizeof(num))
+        return FMD_EINVAL;
+    if (!strpbrk(num, ".eE") && (size_t)n + 2 < sizeof(num))
+        memcpy(num + n, ".0", 3);
+    return buf_adds(b, num);
+}
+
+static int append_value(struct buf *b, const json_t *v, int depth)
+{
+    const char *key;
+    size_t i, len;
+    json_t *m;
+    int rc = 0;
+
+    if (depth > ENCODE_MAX_DEPTH)
+        return FMD_ETOOBIG;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        rc = buf_addc(b, '{');
+        i = 0;
+        json_object_keylen_foreach((json_t *)v, key, len, m) {
+            if (rc)
+                break;
+            rc = (i++ && buf_addc(b, ',')) || buf_addc(b, '"') || buf_add_json_str(b, key, len) ||
+                 buf_add(b, "\":", 2) ? FMD_ETOOBIG : append_value(b, m, depth + 1);
+        }
+        return rc ? rc : buf_addc(b, '}');
+    case JSON_ARRAY:
+        rc = buf_addc(b, '[');
+        for (i = 0; !rc && i < json_array_size(v); i++)
+            rc = i && buf_addc(b, ',') ? FMD_ETOOBIG
+               : append_value(b, json_array_get(v, i), depth + 1);
+        return rc ? rc : buf_addc(b, ']');
+    case JSON_STRING:
+        return buf_addc(b, '"') || buf_add_json_str(b, json_string_value(v), json_string_length(v))
+            || buf_addc(b, '"') ? FMD_ETOOBIG : 0;
+    case JSON_INTEGER:
+        return buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    case JSON_REAL:
+        return append_real(b, json_real_value(v));
+    case JSON_TRUE:
+        return buf_add(b, "true", 4);
+    case JSON_FALSE:
+        return buf_add(b, "false", 5);
+    case JSON_NULL:
+        return buf_add(b, "null", 4);
+    }
+    return FMD_EINVAL;
 }
 
 int json_append(struct buf *b, const json_t *v)
 {
     size_t old = b->len;
-    if (json_dump_callback(v, dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
+
+    if (!v || append_value(b, v, 0)) {
         b->len = old;
         b->p[old] = '\0';
         return FMD_ETOOBIG;

@@ -29,7 +29,12 @@ int json_parse(const char *s, size_t n, const struct json_limits *lim,
 int json_check_limits(const char *s, size_t n, const struct json_limits *lim,
                       struct fmd_err *err);
 
-/* Appends the compact encoding of v (sorted keys off) to b. */
+/*
+ * Appends the compact encoding of v to b: members in their order, strings as
+ * UTF-8 with control characters escaped, reals in the shortest form that
+ * reads back as the same double (0.2, not 0.20000000000000001). 0, or
+ * FMD_ETOOBIG (b's limit, or nesting beyond 1024) with b unchanged.
+ */
 int json_append(struct buf *b, const json_t *v);
 /* Compact encoding as a heap string (fmd_free), NULL on failure. */
 char *json_encode(const json_t *v);

@@ -1,4 +1,5 @@
-/* test_duck.c - the DuckDB wrapper: lock-down, statements, appender, JSON queries. */
+/* test_duck.c - the DuckDB wrapper: lock-down, statements, appender, JSON queries,
+ * streaming cursors and step-by-step runs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +14,12 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* duckdb.h first: duck.h then declares its raw accessors (cursor chunks). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#include <duckdb.h>
+#pragma GCC diagnostic pop
 
 #include "analytics/duck.h"
 #include "core/json.h"
@@ -634,6 +641,113 @@ static void open_and_appender_survive_allocation_failure(void **state)
     assert_int_equal(count(f, "SELECT count(*) FROM ft"), 1);
 }
 
+/* ---- cursors and step-by-step runs --------------------------------------- */
+
+static void cursor_streams_chunks(void **state)
+{
+    struct fixture *f = *state;
+    struct duck_prepared *p;
+    struct duck_cursor *cur;
+    struct fmd_err err = { 0 };
+    duckdb_data_chunk ch;
+    duckdb_logical_type lt;
+    int64_t rows = 0, sum = 0, chunks = 0;
+    idx_t i, n;
+
+    assert_int_equal(duck_prepare(f->c, "SELECT i, 'x' || i AS s FROM range($1) r(i)", &p,
+                                  &err), 0);
+    assert_int_equal(duck_bind_int64(p, 1, 5000), 0);
+    assert_int_equal(duck_cursor_open(p, &cur, &err), 0);
+    assert_int_equal(duck_cursor_columns(cur), 2);
+    assert_string_equal(duck_cursor_column_name(cur, 0), "i");
+    assert_string_equal(duck_cursor_column_name(cur, 1), "s");
+    lt = duck_cursor_column_type(cur, 0);
+    assert_int_equal(duckdb_get_type_id(lt), DUCKDB_TYPE_BIGINT);
+    duckdb_destroy_logical_type(&lt);
+    while (!duck_cursor_fetch(cur, &ch, &err) && ch) {
+        int64_t *v = duckdb_vector_get_data(duckdb_data_chunk_get_vector(ch, 0));
+        n = duckdb_data_chunk_get_size(ch);
+        assert_true(n <= 2048);
+        for (i = 0; i < n; i++)
+            sum += v[i];
+        rows += (int64_t)n;
+        chunks++;
+        duckdb_destroy_data_chunk(&ch);
+    }
+    assert_int_equal(rows, 5000);
+    assert_int_equal(sum, 4999 * 5000 / 2);
+    assert_true(chunks >= 3);
+    duck_cursor_close(cur);
+    duck_cursor_close(NULL);
+
+    /* A failure while running comes from open or, once rows flow, from fetch. */
+    assert_int_equal(duck_bind_int64(p, 1, 5000), 0);
+    duck_prepared_free(p);
+    assert_int_equal(duck_prepare(f->c, "SELECT CAST(CASE WHEN i = 100000 THEN 'x' ELSE "
+                                        "i::VARCHAR END AS INTEGER) FROM range(200000) r(i)",
+                                  &p, &err), 0);
+    {
+        int rc = duck_cursor_open(p, &cur, &err);
+        while (!rc && !(rc = duck_cursor_fetch(cur, &ch, &err)) && ch)
+            duckdb_destroy_data_chunk(&ch);
+        assert_int_equal(rc, FMD_EINVAL);
+        assert_non_null(strstr(err.msg, "Conversion Error"));
+    }
+    duck_cursor_close(cur);
+    duck_prepared_free(p);
+    assert_int_equal(count(f, "SELECT 7"), 7);
+}
+
+static int stop_at;   /* prepared_run's check: stop from this call on; 0: never */
+static int checks;
+
+static int check_stop(void *arg)
+{
+    checks++;
+    return stop_at && checks >= stop_at ? FMD_EGONE : 0;
+}
+
+static void prepared_run_and_stop(void **state)
+{
+    struct fixture *f = *state;
+    struct duck_prepared *p;
+    struct fmd_err err = { 0 };
+    char sql[512], file[256];
+    int64_t changed = 0;
+
+    snprintf(file, sizeof(file), "%s/run.parquet", f->exports);
+    snprintf(sql, sizeof(sql), "COPY (SELECT i FROM range($1) r(i)) TO '%s' (FORMAT parquet)",
+             file);
+    assert_int_equal(duck_prepare(f->c, sql, &p, &err), 0);
+    assert_int_equal(duck_bind_int64(p, 1, 12345), 0);
+    checks = stop_at = 0;
+    assert_int_equal(duck_prepared_run(p, check_stop, NULL, &changed, &err), 0);
+    assert_int_equal(changed, 12345);
+    assert_true(checks >= 1);   /* once before it starts */
+    assert_int_equal(duck_prepared_run(p, NULL, NULL, NULL, &err), 0);
+
+    /* Stopped: the check's code, then the connection works as before. */
+    checks = 0;
+    stop_at = 1;
+    assert_int_equal(duck_prepared_run(p, check_stop, NULL, &changed, &err), FMD_EGONE);
+    assert_string_equal(err.msg, "query stopped");
+    assert_int_equal(count(f, "SELECT 8"), 8);
+    duck_prepared_free(p);
+
+    /* Errors as duck_prepared_exec. */
+    assert_int_equal(duck_prepare(f->c, "SELECT CAST('x' || $1 AS INTEGER)", &p, &err), 0);
+    assert_int_equal(duck_bind_int64(p, 1, 1), 0);
+    assert_int_equal(duck_prepared_run(p, NULL, NULL, NULL, &err), FMD_EINVAL);
+    duck_prepared_free(p);
+    snprintf(sql, sizeof(sql), "COPY (SELECT 1) TO '%s/outside.csv'", f->dir);
+    if (!duck_prepare(f->c, sql, &p, &err)) {
+        assert_int_equal(duck_prepared_run(p, NULL, NULL, NULL, &err), FMD_EFORBIDDEN);
+        duck_prepared_free(p);
+    } else {
+        assert_int_equal(err.code ? err.code : FMD_EFORBIDDEN, FMD_EFORBIDDEN);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -650,6 +764,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(query_json_survives_allocation_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(open_and_appender_survive_allocation_failure, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(cursor_streams_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(prepared_run_and_stop, setup, teardown),
     };
     /* As main does: Jansson allocates through fmd_malloc, so faults reach it. */
     json_set_alloc_funcs(fmd_malloc, fmd_free);
