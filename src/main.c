@@ -68,6 +68,11 @@ static const struct http_route routes[] = {
     {HTTP_GET, "/v1/webhooks/{}", api_webhook_get, "Get a webhook"},
     {HTTP_DELETE, "/v1/webhooks/{}", api_webhook_delete, "Delete a webhook"},
     {HTTP_GET, "/v1/webhooks/{}/deliveries", api_webhook_deliveries, "Delivery attempts"},
+    {HTTP_GET, "/v1/forms/{}/analytics", api_form_analytics, "A form's summary and field statistics"},
+    {HTTP_POST, "/v1/forms/{}/exports", api_export_create, "Export a form's submissions"},
+    {HTTP_GET, "/v1/exports/{}", api_export_get, "An export's state"},
+    {HTTP_GET, "/v1/exports/{}/download", api_export_download, "Download an export"},
+    {HTTP_POST, "/v1/analytics/query", api_analytics_query, "Read-only SQL over analytics"},
     {HTTP_GET, "/v1/tasks", api_task_list, "List tasks"},
     {HTTP_GET, "/v1/tasks/{}", api_task_get, "Get a task"},
     {HTTP_POST, "/v1/tasks/{}/retry", api_task_retry, "Run a task again"},
@@ -323,8 +328,12 @@ static int start_tasks(struct app *app, struct tasks_env *tenv, int workers,
                                  .lease_ms = app->cfg->task_lease * 1000, .app = app};
     int rc;
 
+    memset(tenv, 0, sizeof(*tenv));
     tenv->writer = app->writer;
     tenv->pool = app->pool;
+    tenv->analytics = app->analytics;
+    tenv->data_dir = app->cfg->data_dir;
+    tenv->export_ttl_s = app->cfg->export_ttl;
     tenv->allow_private_targets = (int)app->cfg->allow_private_targets;
     tenv->task_retention_s = app->cfg->task_retention;
     if ((rc = tasks_register_all(tenv, err)) || workers <= 0)
@@ -379,7 +388,7 @@ static int cmd_serve(int argc, char **argv)
     struct fmd_err err = {0};
     struct app app = {0};
     struct http_server_opts o = {0};
-    struct tasks_env tenv;
+    struct tasks_env tenv = {0};
     struct db *db = NULL;
     char target[4096];
     sigset_t sigs;
@@ -450,7 +459,7 @@ static int cmd_worker(int argc, char **argv)
     struct config cfg;
     struct fmd_err err = {0};
     struct app app = {0};
-    struct tasks_env tenv;
+    struct tasks_env tenv = {0};
     struct db *db = NULL;
     char target[4096];
     sigset_t sigs;

@@ -9,12 +9,17 @@
  */
 #include "api/api.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "analytics/duck.h"
+#include "analytics/etl.h"
+#include "analytics/summary.h"
 #include "core/clock.h"
 #include "core/json.h"
+#include "store/forms.h"
 #include "core/banned.h"
 
 /* A connection to the analytics database, or answered 503 and NULL. */
@@ -112,4 +117,146 @@ void api_analytics_query(struct http_req *req)
 out:
     duck_disconnect(c);
     json_decref(body);
+}
+
+/* ---- GET /v1/forms/{fid}/analytics ---- */
+
+/* A time query argument: RFC 3339 or a plain date (from its first or, for
+ * `to`, its last millisecond). 0, or answered 400. */
+static int time_arg(struct http_req *req, const char *name, int end_of_day, int64_t *ms)
+{
+    const char *v = http_query(req, name);
+    char buf[40], msg[160];
+
+    *ms = 0;
+    if (!v || !*v)
+        return 0;
+    if (strlen(v) == 10 && snprintf(buf, sizeof(buf), "%sT00:00:00Z", v) > 0 &&
+        !clock_parse_rfc3339(buf, ms)) {
+        if (end_of_day)
+            *ms += 86400000 - 1;
+        return 0;
+    }
+    if (!clock_parse_rfc3339(v, ms))
+        return 0;
+    snprintf(msg, sizeof(msg), "'%s' must be a date (2026-01-31) or an RFC 3339 date-time", name);
+    http_problem(req, FMD_EINVAL, NULL, msg, NULL);
+    return -1;
+}
+
+/* A boolean query argument (true / false / absent). 0, or answered 400. */
+static int bool_arg(struct http_req *req, const char *name, int *out)
+{
+    const char *v = http_query(req, name);
+    char msg[96];
+
+    *out = 0;
+    if (!v || !strcmp(v, "false"))
+        return 0;
+    if (!strcmp(v, "true")) {
+        *out = 1;
+        return 0;
+    }
+    snprintf(msg, sizeof(msg), "'%s' must be true or false", name);
+    http_problem(req, FMD_EINVAL, NULL, msg, NULL);
+    return -1;
+}
+
+static int filter_args(struct http_req *req, struct summary_filter *f)
+{
+    const char *version = http_query(req, "version");
+    char *end;
+    long v;
+    int deleted;
+
+    memset(f, 0, sizeof(*f));
+    if (time_arg(req, "from", 0, &f->from) || time_arg(req, "to", 1, &f->to) ||
+        bool_arg(req, "include_deleted", &deleted))
+        return -1;
+    f->include_deleted = deleted;
+    f->status = http_query(req, "status");
+    if (f->status && !*f->status)
+        f->status = NULL;
+    if (version && *version) {
+        errno = 0;
+        v = strtol(version, &end, 10);
+        if (*end || errno || v < 1 || v > 1000000) {
+            http_problem(req, FMD_EINVAL, NULL, "'version' must be a positive integer", NULL);
+            return -1;
+        }
+        f->version = (int)v;
+    }
+    f->timeout_ms = ((struct app *)req->app)->cfg->query_timeout;
+    return 0;
+}
+
+/* Brings analytics up to date now (the request waits). 0, or answered. */
+static int sync_now(struct http_req *req, struct duck_conn *c)
+{
+    struct app *app = req->app;
+    struct etl_options o = {.writer = app->writer};
+    struct fmd_err err = {0};
+    struct db *db = api_db(req);
+
+    if (!db)
+        return -1;
+    if (etl_sync(db, c, &o, NULL, &err)) {
+        http_problem_err(req, &err);
+        return -1;
+    }
+    return 0;
+}
+
+void api_form_analytics(struct http_req *req)
+{
+    struct principal *pr = api_auth(req);
+    struct summary_filter f;
+    struct store_form form;
+    struct duck_conn *c = NULL;
+    struct fmd_err err = {0};
+    json_t *out = NULL;
+    int fresh, rc;
+
+    if (!pr || api_load_form(req, pr, ROLE_VIEWER, &form))
+        return;
+    if (filter_args(req, &f) || bool_arg(req, "fresh", &fresh) || !(c = analytics_conn(req)))
+        goto out;
+    if (fresh && sync_now(req, c))
+        goto out;
+    rc = summary_form(c, form.id, &f, &out, &err);
+    if (rc == FMD_ENOTFOUND && !fresh) {   /* never synced since it was published */
+        if (sync_now(req, c))
+            goto out;
+        rc = summary_form(c, form.id, &f, &out, &err);
+    }
+    if (rc == FMD_ENOTFOUND)
+        http_problem(req, FMD_ECONFLICT, "not_published",
+                     "the form has no published version yet, so no analytics", NULL);
+    else if (rc)
+        analytics_problem(req, &err);
+    else
+        http_send_json(req, 200, out);
+out:
+    duck_disconnect(c);
+}
+
+/* ---- for /readyz and /metrics ---- */
+
+int api_analytics_lag(struct http_req *req, int64_t *lag_ms, struct fmd_err *err)
+{
+    struct app *app = req->app;
+    struct duck_conn *c = NULL;
+    struct db *db;
+    int rc;
+
+    *lag_ms = 0;
+    if (!app->analytics)
+        return fmd_errf(err, FMD_EUNAVAIL, "analytics database is not open");
+    if (!(db = api_db(req)))
+        return fmd_errf(err, FMD_EUNAVAIL, "no database connection");
+    if ((rc = duck_connect(app->analytics, &c, err)))
+        return rc;
+    rc = etl_observe_lag(db, c, lag_ms, err);
+    duck_disconnect(c);
+    return rc;
 }

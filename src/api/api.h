@@ -142,7 +142,12 @@ void api_readyz(struct http_req *req);
 void api_metrics(struct http_req *req);
 void api_openapi(struct http_req *req);
 void api_analytics_query(struct http_req *req);
+/* How far analytics lags the operational store (and the lag gauge set). */
+int api_analytics_lag(struct http_req *req, int64_t *lag_ms, struct fmd_err *err);
 void api_form_analytics(struct http_req *req);
+void api_export_create(struct http_req *req);
+void api_export_get(struct http_req *req);
+void api_export_download(struct http_req *req);
 void api_webhook_create(struct http_req *req);
 void api_webhook_list(struct http_req *req);
 void api_webhook_get(struct http_req *req);

@@ -97,18 +97,41 @@ static int health_write(struct db *db, void *arg, struct fmd_err *err)
     return store_health_touch(db, clock_wall_ms(), err);
 }
 
+/* The analytics check of /readyz: "ok", or why not; *bad set when it fails. */
+static json_t *analytics_check(struct http_req *req, int *bad)
+{
+    struct app *app = req->app;
+    struct fmd_err err = {0};
+    int64_t lag;
+
+    if (api_analytics_lag(req, &lag, &err)) {
+        *bad = 1;
+        return json_string(err.msg);
+    }
+    if (app->cfg->etl_max_lag > 0 && lag > app->cfg->etl_max_lag * 1000) {
+        *bad = 1;
+        return json_sprintf("lagging %lld s behind (limit %ld s)", (long long)(lag / 1000),
+                            app->cfg->etl_max_lag);
+    }
+    return json_string("ok");
+}
+
 static void ready_answer(struct http_req *req)
 {
     const struct fmd_err *err;
-    json_t *checks;
+    json_t *checks = json_object();
+    int bad = 0;
+
     if (api_write_result(req, &err)) {
-        checks = json_pack("{s:s}", "database", err->msg);
-        http_send_json(req, 503, json_pack("{s:s, s:o}", "status", "unavailable", "checks",
-                                           checks));
-        return;
+        bad = 1;
+        json_object_set_new(checks, "database", json_string(err->msg));
+    } else {
+        json_object_set_new(checks, "database", json_string("ok"));
     }
-    http_send_json(req, 200, json_pack("{s:s, s:{s:s}}", "status", "ready", "checks",
-                                       "database", "ok"));
+    json_object_set_new(checks, "analytics", analytics_check(req, &bad));
+    http_send_json(req, bad ? 503 : 200, json_pack("{s:s, s:o}", "status",
+                                                   bad ? "unavailable" : "ready", "checks",
+                                                   checks));
 }
 
 /*
@@ -172,6 +195,11 @@ void api_metrics(struct http_req *req)
     db_seen = db_now;
     pthread_mutex_unlock(&lock);
     queue_gauges(req);
+    {
+        struct fmd_err err = {0};
+        int64_t lag;
+        api_analytics_lag(req, &lag, &err);   /* sets the gauge; an error leaves it be */
+    }
     buf_reset(&req->out);
     if (metrics_render(&req->out)) {
         http_problem(req, FMD_ENOMEM, NULL, "cannot render metrics", NULL);

@@ -48,7 +48,7 @@ static const struct option_row options[] = {
     {"analytics-threads", OPT_INT, OFF(analytics_threads), 1, 256, "2", 0, "threads of the analytics engine"},
     {"query-timeout", OPT_INT, OFF(query_timeout), 1, 3600000, "10000", 0, "milliseconds an analytics query may run"},
     {"query-max-rows", OPT_INT, OFF(query_max_rows), 1, 1000000, "10000", 0, "most rows an analytics query returns"},
-    {"export-ttl", OPT_INT, OFF(export_ttl), 60, 31536000, "86400", 0, "seconds a finished export can be downloaded"},
+    {"export-ttl", OPT_INT, OFF(export_ttl), 1, 31536000, "86400", 0, "seconds a finished export can be downloaded"},
     {"etl-max-lag", OPT_INT, OFF(etl_max_lag), 0, 31536000, "900", 0, "seconds analytics may lag before /readyz fails (0: never)"},
 };
 

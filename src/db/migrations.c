@@ -201,12 +201,99 @@ static const char m5_up[] =
 
 static const char m5_down[] = "DROP TABLE periodic_tasks;";
 
+/*
+ * The change log the analytics ETL (src/analytics/etl.c) reads: one row per
+ * insert, update or delete of a submission, written by triggers in the
+ * transaction of the change itself, so every path (the store, a form's ON
+ * DELETE CASCADE, a purge, a hand-written UPDATE) is captured, and a change
+ * is logged if and only if it commits.
+ *
+ * The ETL keeps a watermark, the last seq it copied, and reads seq > it. That
+ * is safe because seq order is commit order here: SQLite has one writer, so
+ * a transaction that takes seq N has committed (or rolled back, taking its
+ * numbers with it) before the next one can take N + 1, and a reader never
+ * sees N + 1 without N. On PostgreSQL this does not hold (sequence values
+ * are taken at insert, transactions commit in another order, and a reader can
+ * see 12 before 11 commits): it will need another scheme, such as
+ * pg_current_xact_id() with pg_snapshot_xmin() as the safe bound.
+ *
+ * seq is the rowid without AUTOINCREMENT (AUTOINCREMENT would create
+ * sqlite_sequence, a table no down step can drop). SQLite gives a new row
+ * the largest rowid plus one, so numbers only grow as long as the newest
+ * row is never deleted: etl_prune always keeps it.
+ *
+ * at is the wall time of the change, in milliseconds, for the ETL's lag.
+ * The backfill logs every submission already there, so a first sync copies
+ * them all.
+ */
+static const char m6_up[] =
+    "CREATE TABLE submission_changes ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  submission_id TEXT NOT NULL,"
+    "  form_id TEXT NOT NULL,"
+    "  at INTEGER NOT NULL);"
+    "CREATE TRIGGER submission_changes_insert AFTER INSERT ON submissions BEGIN"
+    "  INSERT INTO submission_changes (submission_id, form_id, at) VALUES (NEW.id, NEW.form_id,"
+    "    CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));"
+    "  END;"
+    "CREATE TRIGGER submission_changes_update AFTER UPDATE ON submissions BEGIN"
+    "  INSERT INTO submission_changes (submission_id, form_id, at) VALUES (NEW.id, NEW.form_id,"
+    "    CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));"
+    /* An id or form_id rewritten by hand: the old row is gone from its form. */
+    "  INSERT INTO submission_changes (submission_id, form_id, at)"
+    "    SELECT OLD.id, OLD.form_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+    "    WHERE OLD.id IS NOT NEW.id OR OLD.form_id IS NOT NEW.form_id;"
+    "  END;"
+    "CREATE TRIGGER submission_changes_delete AFTER DELETE ON submissions BEGIN"
+    "  INSERT INTO submission_changes (submission_id, form_id, at) VALUES (OLD.id, OLD.form_id,"
+    "    CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));"
+    "  END;"
+    "INSERT INTO submission_changes (submission_id, form_id, at)"
+    "  SELECT id, form_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+    "  FROM submissions ORDER BY form_id, id;";
+
+static const char m6_down[] =
+    "DROP TRIGGER submission_changes_delete;"
+    "DROP TRIGGER submission_changes_update;"
+    "DROP TRIGGER submission_changes_insert;"
+    "DROP TABLE submission_changes;";
+
+/*
+ * Exports of a form's submissions (store/exports.h): asked for through the
+ * API, made by a task, downloadable until expires_at. The partial index
+ * keeps the cleanup's search for expired files cheap.
+ */
+static const char m7_up[] =
+    "CREATE TABLE exports ("
+    "  id TEXT PRIMARY KEY,"
+    "  form_id TEXT NOT NULL REFERENCES forms(id) ON DELETE CASCADE,"
+    "  project_id TEXT NOT NULL,"
+    "  format TEXT NOT NULL CHECK (format IN ('csv','jsonl','parquet','xlsx')),"
+    "  options TEXT NOT NULL DEFAULT '{}',"
+    "  task_id TEXT NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending'"
+    "    CHECK (state IN ('pending','ready','failed','expired')),"
+    "  file TEXT,"
+    "  rows INTEGER,"
+    "  bytes INTEGER,"
+    "  error TEXT,"
+    "  created_by TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  finished_at INTEGER,"
+    "  expires_at INTEGER);"
+    "CREATE INDEX exports_form ON exports(form_id, id);"
+    "CREATE INDEX exports_expiry ON exports(expires_at) WHERE state = 'ready';";
+
+static const char m7_down[] = "DROP TABLE exports;";
+
 const struct migration db_migrations[] = {
     {1, "initial schema: projects, users, keys, sessions, forms, submissions", m1_up, m1_down},
     {2, "health_checks: the row /readyz writes", m2_up, m2_down},
     {3, "task queue: tasks and queues", m3_up, m3_down},
     {4, "webhooks and their delivery log", m4_up, m4_down},
     {5, "periodic tasks", m5_up, m5_down},
+    {6, "submission_changes: the change log the analytics ETL reads", m6_up, m6_down},
+    {7, "exports of submissions and their files", m7_up, m7_down},
 };
 
 const int db_migrations_count = sizeof(db_migrations) / sizeof(db_migrations[0]);

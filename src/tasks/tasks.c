@@ -1,6 +1,6 @@
 /*
- * tasks.c - the handler table, formd's own periodic tasks, and the
- * maintenance handlers.
+ * tasks.c - the handler table, formd's own periodic tasks (queue.retention,
+ * analytics.etl, analytics.exports_cleanup), and the maintenance handlers.
  */
 #include "tasks/tasks.h"
 
@@ -10,6 +10,8 @@
 #include "core/mem.h"
 #include "queue/periodic.h"
 #include "queue/worker.h"
+#include "tasks/etl.h"
+#include "tasks/export.h"
 #include "tasks/webhook.h"
 #include "core/banned.h"
 
@@ -51,9 +53,20 @@ static int prune_finished(struct queue_run *run)
 
 static int define_write(struct db *db, void *arg, struct fmd_err *err)
 {
+    int rc;
     /* Every five minutes: frequent enough that the table never grows far. */
-    return queue_periodic_define(db, "queue.retention", "*/5 * * * *", PRUNE_KIND, "low", NULL,
-                                 clock_wall_ms(), err);
+    if ((rc = queue_periodic_define(db, "queue.retention", "*/5 * * * *", PRUNE_KIND, "low",
+                                    NULL, clock_wall_ms(), err)))
+        return rc;
+    /* Every minute: analytics lags the operational store by about that much at
+     * most; a sync with nothing to do costs a few queries. */
+    if ((rc = queue_periodic_define(db, "analytics.etl", "* * * * *", ETL_TASK_KIND, "low",
+                                    NULL, clock_wall_ms(), err)))
+        return rc;
+    /* Every ten minutes: an expired export's file lingers at most that long
+     * (downloads check the expiry themselves). */
+    return queue_periodic_define(db, "analytics.exports_cleanup", "*/10 * * * *",
+                                 EXPORT_CLEANUP_KIND, "low", NULL, clock_wall_ms(), err);
 }
 
 int tasks_register_all(const struct tasks_env *e, struct fmd_err *err)
@@ -62,7 +75,10 @@ int tasks_register_all(const struct tasks_env *e, struct fmd_err *err)
     env = e;
     queue_unregister_all();
     if ((rc = queue_register(WEBHOOK_TASK_KIND, webhook_deliver)) ||
-        (rc = queue_register(PRUNE_KIND, prune_finished)))
+        (rc = queue_register(PRUNE_KIND, prune_finished)) ||
+        (rc = queue_register(ETL_TASK_KIND, etl_task_run)) ||
+        (rc = queue_register(EXPORT_TASK_KIND, tasks_export_run)) ||
+        (rc = queue_register(EXPORT_CLEANUP_KIND, tasks_exports_cleanup)))
         return fmd_errf(err, rc, "cannot register task handlers");
     return db_writer_run(e->writer, define_write, NULL, err);
 }

@@ -5,6 +5,7 @@
 #ifndef FMD_TASKS_TASKS_H
 #define FMD_TASKS_TASKS_H
 
+#include "analytics/duck.h"
 #include "db/pool.h"
 #include "db/writer.h"
 
@@ -13,6 +14,13 @@ struct tasks_env {
     struct db_pool *pool;       /* and read through this */
     int allow_private_targets;  /* outbound requests may reach private addresses */
     long task_retention_s;      /* finished tasks older than this are pruned */
+    /* The analytics database (DuckDB), opened by main.c with duck_open and
+     * closed by it after the worker pools stop; the analytics.etl handler
+     * takes a connection of its own per run. NULL: analytics.etl fails
+     * (permanently) saying so. */
+    struct duck *analytics;
+    const char *data_dir;       /* exports are written under <data_dir>/exports */
+    long export_ttl_s;          /* a finished export is kept this long */
 };
 
 /*

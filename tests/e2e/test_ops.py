@@ -69,7 +69,7 @@ def test_readyz(anon):
     r = anon.get("/readyz")
     assert r.status_code == 200, r.text
     assert r.headers["Content-Type"].startswith("application/json")
-    assert r.json() == {"status": "ready", "checks": {"database": "ok"}}
+    assert r.json() == {"status": "ready", "checks": {"database": "ok", "analytics": "ok"}}
 
 
 def test_health_endpoints_need_no_auth_and_ignore_bad_tokens(anon):
