@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "analytics/analytics.h"
+#include "analytics/etl.h"
+#include "analytics/export.h"
 #include "api/api.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -33,6 +35,7 @@
 #include "security/token.h"
 #include "store/auth.h"
 #include "store/form_cache.h"
+#include "store/forms.h"
 #include "tasks/tasks.h"
 #include "store/schema_cache.h"
 #include "core/banned.h"
@@ -159,7 +162,7 @@ static int make_key(struct db *db, const char *name, const char *role, const cha
 
 static int cmd_admin_create_key(int argc, char **argv)
 {
-    struct config_extra x[] = {{"name", NULL}, {"role", NULL}, {"project", NULL}, {NULL, NULL}};
+    struct config_extra x[] = {{"name", NULL, 0}, {"role", NULL, 0}, {"project", NULL, 0}, {NULL, NULL, 0}};
     struct config cfg;
     struct fmd_err err = {0};
     struct key_made k;
@@ -183,7 +186,7 @@ static int cmd_admin_create_key(int argc, char **argv)
 
 static int cmd_admin_revoke_key(int argc, char **argv)
 {
-    struct config_extra x[] = {{"key", NULL}, {NULL, NULL}};
+    struct config_extra x[] = {{"key", NULL, 0}, {NULL, NULL, 0}};
     struct config cfg;
     struct fmd_err err = {0};
     struct db *db;
@@ -222,8 +225,8 @@ static int read_password(const char *file, char *out, size_t cap, struct fmd_err
 
 static int cmd_admin_create_user(int argc, char **argv)
 {
-    struct config_extra x[] = {{"email", NULL}, {"password-file", NULL}, {"role", NULL},
-                               {"project", NULL}, {NULL, NULL}};
+    struct config_extra x[] = {{"email", NULL, 0}, {"password-file", NULL, 0}, {"role", NULL, 0},
+                               {"project", NULL, 0}, {NULL, NULL, 0}};
     struct config cfg;
     struct fmd_err err = {0};
     struct db *db = NULL;
@@ -272,7 +275,7 @@ static int cmd_admin_create_user(int argc, char **argv)
 
 static int cmd_migrate(int argc, char **argv)
 {
-    struct config_extra x[] = {{"to", NULL}, {NULL, NULL}};
+    struct config_extra x[] = {{"to", NULL, 0}, {NULL, NULL, 0}};
     struct config cfg;
     struct fmd_err err = {0};
     struct db *db = NULL;
@@ -567,6 +570,205 @@ struct command {
     const char *help;
 };
 
+/* ---- formd etl, formd export ---- */
+
+/* A one-line progress bar on stderr when it is a terminal, redrawn in place. */
+static void progress_bar(const char *what, uint64_t done, uint64_t total)
+{
+    static int tty = -1;
+    int width = 30, fill;
+
+    if (tty < 0)
+        tty = isatty(STDERR_FILENO);
+    if (!tty || total == 0)
+        return;
+    fill = (int)((double)done / (double)total * width);
+    fprintf(stderr, "\r%s [%.*s%*s] %3d%% %llu/%llu", what, fill,
+            "##############################", width - fill, "",
+            (int)((double)done / (double)total * 100), (unsigned long long)done,
+            (unsigned long long)total);
+    if (done >= total)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static void etl_progress(void *arg, int64_t done, int64_t total)
+{
+    (void)arg;
+    progress_bar("sync  ", (uint64_t)done, (uint64_t)total);
+}
+
+static void export_progress(void *arg, uint64_t done, uint64_t total)
+{
+    (void)arg;
+    progress_bar("export", done, total);
+}
+
+/*
+ * The analytics database of the data directory, or, when a running server
+ * holds it (DuckDB locks the file), a private one made for this command in
+ * *private_file (then "" stays "" for the shared one). *shared says which.
+ */
+static int open_analytics_for_cli(const struct config *cfg, int allow_private,
+                                  struct duck **out, char *private_file, size_t cap,
+                                  struct fmd_err *err)
+{
+    struct analytics_options ao = {.memory_limit = cfg->analytics_memory,
+                                   .threads = (int)cfg->analytics_threads};
+    int rc;
+
+    private_file[0] = '\0';
+    rc = analytics_open(cfg->data_dir, NULL, &ao, out, err);
+    if (!rc || !allow_private)
+        return rc;
+    /* Held by formd serve: build a private copy beside it, removed after. */
+    snprintf(private_file, cap, "analytics-cli-%ld.duckdb", (long)getpid());
+    memset(err, 0, sizeof(*err));
+    return analytics_open(cfg->data_dir, private_file, &ao, out, err);
+}
+
+/* Removes a private analytics copy and what DuckDB made beside it. */
+static void remove_private(const struct config *cfg, const char *file)
+{
+    char path[4400];
+    if (!file[0])
+        return;
+    snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, file);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/%s.wal", cfg->data_dir, file);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/%s.tmp", cfg->data_dir, file);
+    rmdir(path);
+}
+
+static int cmd_etl(int argc, char **argv)
+{
+    struct config_extra x[] = {{"rebuild", NULL, 1}, {NULL, NULL, 0}};
+    struct config cfg;
+    struct fmd_err err = {0};
+    struct etl_options o = {.progress = etl_progress};
+    struct etl_stats st;
+    struct db *db = NULL;
+    struct db_writer *w = NULL;
+    struct duck *d = NULL;
+    struct duck_conn *c = NULL;
+    char target[4096], priv[128];
+    int rc;
+
+    config_init(&cfg);
+    rc = open_db(&cfg, argc, argv, 2, x, 1, &db, target, sizeof(target), &err);
+    if (!rc && (rc = open_analytics_for_cli(&cfg, 0, &d, priv, sizeof(priv), &err)) &&
+        strstr(err.msg, "lock"))
+        fmd_errf(&err, rc, "the analytics database is in use by another process: a formd serve "
+                           "running on this data directory syncs it every minute by itself");
+    if (!rc)
+        rc = duck_connect(d, &c, &err);
+    if (!rc)
+        rc = db_writer_start(target, 64, &w, &err);
+    if (!rc && x[0].value)
+        rc = etl_rebuild(w, c, &err);
+    o.writer = w;
+    if (!rc)
+        rc = etl_sync(db, c, &o, &st, &err);
+    if (!rc)
+        printf("synced %lld changes: %lld submissions written, %lld removed, %d forms rebuilt, "
+               "in %.2f s\n", (long long)st.changes, (long long)st.upserted,
+               (long long)st.deleted, st.forms_rebuilt, st.seconds);
+    duck_disconnect(c);
+    duck_close(d);
+    db_writer_stop(w);
+    db_close(db);
+    config_release(&cfg);
+    return rc ? die(&err) : 0;
+}
+
+/* Moves the finished file to where the user asked, across file systems too. */
+static int move_file(const char *from, const char *to, struct fmd_err *err)
+{
+    char buf[1 << 16];
+    ssize_t n;
+    int in, out, rc = 0;
+
+    if (!rename(from, to))
+        return 0;
+    if (errno != EXDEV)
+        return fmd_errf(err, FMD_EIO, "cannot write '%s': %s", to, strerror(errno));
+    if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
+        return fmd_errf(err, FMD_EIO, "cannot read '%s': %s", from, strerror(errno));
+    if ((out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+        close(in);
+        return fmd_errf(err, FMD_EIO, "cannot write '%s': %s", to, strerror(errno));
+    }
+    while (!rc && (n = read(in, buf, sizeof(buf))) != 0)
+        if (n < 0 || write(out, buf, (size_t)n) != n)
+            rc = fmd_errf(err, FMD_EIO, "cannot copy to '%s': %s", to, strerror(errno));
+    if (!rc && fsync(out))
+        rc = fmd_errf(err, FMD_EIO, "cannot write '%s': %s", to, strerror(errno));
+    close(in);
+    close(out);
+    if (rc)
+        unlink(to);
+    unlink(from);
+    return rc;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+    struct config_extra x[] = {{"form", NULL, 0},  {"format", NULL, 0}, {"out", NULL, 0},
+                               {"bom", NULL, 1},   {"include-deleted", NULL, 1},
+                               {NULL, NULL, 0}};
+    struct config cfg;
+    struct fmd_err err = {0};
+    struct export_options eo = {.progress = export_progress};
+    struct etl_options o = {.progress = etl_progress};
+    struct export_stats st = {0};
+    struct store_form f;
+    struct db *db = NULL;
+    struct duck *d = NULL;
+    struct duck_conn *c = NULL;
+    char target[4096], priv[128], dir[4096], tmp[4400];
+    int rc;
+
+    config_init(&cfg);
+    rc = open_db(&cfg, argc, argv, 2, x, 1, &db, target, sizeof(target), &err);
+    if (!rc && (!x[0].value || !x[1].value || !x[2].value))
+        rc = fmd_errf(&err, FMD_EINVAL, "usage: formd export --form FORM_ID --format "
+                                        "csv|jsonl|parquet|xlsx --out FILE [--bom] "
+                                        "[--include-deleted] [--data-dir DIR]");
+    if (!rc && export_format_parse(x[1].value, &eo.format))
+        rc = fmd_errf(&err, FMD_EINVAL, "format '%s' is not csv, jsonl, parquet or xlsx",
+                      x[1].value);
+    if (!rc && (rc = store_form_get(db, x[0].value, &f, &err)) == FMD_ENOTFOUND)
+        fmd_errf(&err, rc, "no form '%s'", x[0].value);
+    eo.bom = x[3].value != NULL;
+    eo.include_deleted = x[4].value != NULL;
+    if (!rc)
+        rc = open_analytics_for_cli(&cfg, 1, &d, priv, sizeof(priv), &err);
+    if (!rc)
+        rc = duck_connect(d, &c, &err);
+    /* The operational store is only read: its change log is the server's to prune. */
+    if (!rc)
+        rc = etl_sync(db, c, &o, NULL, &err);
+    if (!rc && analytics_exports_dir(cfg.data_dir, dir, sizeof(dir)))
+        rc = fmd_errf(&err, FMD_EINVAL, "data directory path too long");
+    if (!rc) {
+        snprintf(tmp, sizeof(tmp), "%s/cli-%ld.%s", dir, (long)getpid(),
+                 export_format_ext(eo.format));
+        rc = export_form(c, f.id, &eo, tmp, &st, &err);
+    }
+    if (!rc && (rc = move_file(tmp, x[2].value, &err)))
+        unlink(tmp);   /* nothing half-done is left behind */
+    else if (!rc)
+        fprintf(stderr, "wrote %llu rows (%llu bytes) to %s\n", (unsigned long long)st.rows,
+                (unsigned long long)st.bytes, x[2].value);
+    duck_disconnect(c);
+    duck_close(d);
+    remove_private(&cfg, priv);
+    db_close(db);
+    config_release(&cfg);
+    return rc ? die(&err) : 0;
+}
+
 static const struct command commands[] = {
     {"serve", NULL, cmd_serve, "run the API, workers and scheduler"},
     {"worker", NULL, cmd_worker, "run task workers only (against the same database)"},
@@ -574,6 +776,8 @@ static const struct command commands[] = {
     {"admin", "create-user", cmd_admin_create_user, "add a user with a role"},
     {"admin", "create-key", cmd_admin_create_key, "make an API key; prints it on stdout"},
     {"admin", "revoke-key", cmd_admin_revoke_key, "revoke an API key"},
+    {"etl", NULL, cmd_etl, "bring the analytics database up to date [--rebuild]"},
+    {"export", NULL, cmd_export, "--form ID --format F --out FILE: export submissions"},
     {"schema", NULL, cmd_schema, "validate --schema FILE: check JSON lines on stdin"},
     {"routes", NULL, cmd_routes, "print the HTTP route table"},
     {"version", NULL, cmd_version, "print the version"},

@@ -263,6 +263,8 @@ int config_load(struct config *c, int argc, char **argv, int first,
         if ((x = find_extra(extras, arg, nlen))) {
             if (eq)
                 x->value = eq + 1;
+            else if (x->flag)
+                x->value = "1";
             else if (i + 1 < argc)
                 x->value = argv[++i];
             else

@@ -50,6 +50,7 @@ void config_release(struct config *c);
 struct config_extra {
     const char *name;    /* without "--"; NULL ends the array */
     const char *value;   /* set by config_load when given, else untouched */
+    int flag;            /* takes no value: "1" when given (or --name=VALUE) */
 };
 
 /*

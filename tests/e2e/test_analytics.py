@@ -485,3 +485,41 @@ def test_readyz_fails_while_analytics_lags():
             assert admin.get("/readyz").status_code == 200
         finally:
             assert s.stop() == 0, s.read_log()
+
+
+# ---- the command line ----
+
+def test_cli_export_beside_a_running_server(world, tmp_path):
+    w = world.world
+    out = tmp_path / "out.csv"
+    r = world.cli("export", "--form", w["form"]["id"], "--format", "csv", "--out", str(out),
+                  "--bom")
+    assert "wrote" in r.stderr, r.stderr
+    body = out.read_bytes()
+    assert body.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(body[3:].decode("utf-8"), newline="")))
+    assert len(rows) == len(live(world))
+    # its private analytics copy is gone, the server's is untouched
+    left = [f for f in os.listdir(world.data_dir) if f.startswith("analytics-cli-")]
+    assert left == [], left
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--format", "csv", "--out", "/tmp/x.csv"], "usage"),
+    (["--form", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "--format", "csv", "--out", "/tmp/x.csv"],
+     "no form"),
+    (["--form", "F", "--format", "pdf", "--out", "/tmp/x.csv"], "format 'pdf'"),
+    (["--form", "F", "--format", "csv", "--out", "/nonexistent-dir/x.csv"], "cannot write"),
+])
+def test_cli_export_bad_arguments(world, args, needle):
+    args = [a.replace("F", world.world["form"]["id"]) if a == "F" else a for a in args]
+    r = world.cli("export", *args, check=False)
+    assert r.returncode == 1, r
+    assert needle in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    left = [f for f in os.listdir(os.path.join(world.data_dir, "exports")) if f.startswith("cli-")]
+    assert left == [], left
+
+
+def test_cli_etl_refuses_while_the_server_holds_analytics(world):
+    r = world.cli("etl", check=False)
+    assert r.returncode == 1 and "in use by another process" in r.stderr, r.stderr

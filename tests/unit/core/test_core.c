@@ -130,7 +130,7 @@ static void config_layers(void **state)
     struct config c;
     struct fmd_err err = {0};
     char *argv[] = {"formd", "serve", "--threads", "8", "--listen=0.0.0.0:9", "--name", "n"};
-    struct config_extra x[] = {{"name", NULL}, {NULL, NULL}};
+    struct config_extra x[] = {{"name", NULL, 0}, {NULL, NULL, 0}};
     FILE *f;
 
     config_init(&c);
