@@ -746,7 +746,9 @@ static int cmd_export(int argc, char **argv)
         rc = open_analytics_for_cli(&cfg, 1, &d, priv, sizeof(priv), &err);
     if (!rc)
         rc = duck_connect(d, &c, &err);
-    /* The operational store is only read: its change log is the server's to prune. */
+    /* The operational store is only read: its change log is the server's to
+     * read and prune, so a private copy is a snapshot of the table itself. */
+    o.snapshot = priv[0] != '\0';
     if (!rc)
         rc = etl_sync(db, c, &o, NULL, &err);
     if (!rc && analytics_exports_dir(cfg.data_dir, dir, sizeof(dir)))

@@ -537,8 +537,25 @@ static int append_text(struct duck_appender *a, struct db_stmt *st, int col)
  * in one read transaction so that the rows are at least as new as the
  * changes. *n gets the changes read, *last the seq of the last one.
  */
-static int stage_batch(struct db *db, struct duck_conn *dc, int64_t wm, int batch, int64_t *n,
-                       int64_t *last, struct fmd_err *err)
+/*
+ * The change-log queries of a batch, and those of a snapshot, which walks the
+ * submissions table itself by rowid (opt->snapshot: a throwaway copy).
+ */
+static const char *const changes_sql[2] = {
+    "SELECT seq, submission_id, form_id FROM submission_changes "
+    "WHERE seq > $1 ORDER BY seq LIMIT $2",
+    "SELECT rowid, id, form_id FROM submissions WHERE rowid > $1 ORDER BY rowid LIMIT $2",
+};
+static const char *const rows_sql[2] = {
+    "SELECT id, form_id, form_version, status, created_at, updated_at, "
+    "deleted_at, data FROM submissions WHERE id IN (SELECT submission_id "
+    "FROM submission_changes WHERE seq > $1 AND seq <= $2)",
+    "SELECT id, form_id, form_version, status, created_at, updated_at, "
+    "deleted_at, data FROM submissions WHERE rowid > $1 AND rowid <= $2",
+};
+
+static int stage_batch(struct db *db, struct duck_conn *dc, int64_t wm, int batch, int snapshot,
+                       int64_t *n, int64_t *last, struct fmd_err *err)
 {
     struct duck_appender *ch = NULL, *rows = NULL;
     struct db_stmt *st;
@@ -552,10 +569,7 @@ static int stage_batch(struct db *db, struct duck_conn *dc, int64_t wm, int batc
         (rc = db_run(db, "BEGIN", err)))
         goto out;
     in_read = 1;
-    if ((rc = db_prepare(db,
-                         "SELECT seq, submission_id, form_id FROM submission_changes "
-                         "WHERE seq > $1 ORDER BY seq LIMIT $2",
-                         &st, err)))
+    if ((rc = db_prepare(db, changes_sql[snapshot != 0], &st, err)))
         goto out;
     db_bind_int(st, 1, wm);
     db_bind_int(st, 2, batch);
@@ -569,11 +583,7 @@ static int stage_batch(struct db *db, struct duck_conn *dc, int64_t wm, int batc
     db_done(st);
     if (rc < 0 || !*n)
         goto out;
-    if ((rc = db_prepare(db,
-                         "SELECT id, form_id, form_version, status, created_at, updated_at, "
-                         "deleted_at, data FROM submissions WHERE id IN (SELECT submission_id "
-                         "FROM submission_changes WHERE seq > $1 AND seq <= $2)",
-                         &st, err)))
+    if ((rc = db_prepare(db, rows_sql[snapshot != 0], &st, err)))
         goto out;
     db_bind_int(st, 1, wm);
     db_bind_int(st, 2, *last);
@@ -672,8 +682,8 @@ static int apply_batch(struct db *db, struct duck_conn *dc, struct forms *f, int
         if (fm && fm->ready && (rc = upsert_form(dc, fm, err)))
             goto out;
     }
-    snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO etl_state VALUES ('watermark', %lld)",
-             (long long)last);
+    snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO etl_state VALUES ('%s', %lld)",
+             opt->snapshot ? "snapshot" : "watermark", (long long)last);
     if ((rc = duck_exec(dc, sql, err)))
         goto out;
     if (opt->before_commit && (rc = opt->before_commit(opt->arg, number))) {
@@ -760,8 +770,16 @@ int etl_sync(struct db *db, struct duck_conn *dc, const struct etl_options *opt,
         st->skipped = 1;
         return 0;
     }
-    if ((rc = duck_exec(dc, LAYOUT_DDL STAGING_DDL, err)) ||
-        (rc = read_watermark(dc, &wm, err)) ||
+    if ((rc = duck_exec(dc, LAYOUT_DDL STAGING_DDL, err)))
+        goto out;
+    if (opt->snapshot) {   /* every submission, whatever the log and watermark say */
+        if (opt->progress &&
+            (rc = sqlite_int(db, "SELECT COUNT(*) FROM submissions WHERE $1 = 0", 0, &total,
+                             err)))
+            goto out;
+        goto copy;
+    }
+    if ((rc = read_watermark(dc, &wm, err)) ||
         (rc = sqlite_int(db, "SELECT MAX(seq) FROM submission_changes WHERE seq >= $1", 0, &top,
                          err)))
         goto out;
@@ -783,6 +801,7 @@ int etl_sync(struct db *db, struct duck_conn *dc, const struct etl_options *opt,
         (rc = sqlite_int(db, "SELECT COUNT(*) FROM submission_changes WHERE seq > $1", wm,
                          &total, err)))
         goto out;
+copy:
     if ((rc = sync_forms(db, dc, &forms, st, err)))
         goto out;
     for (;;) {
@@ -790,7 +809,7 @@ int etl_sync(struct db *db, struct duck_conn *dc, const struct etl_options *opt,
             break;
         if (opt->stop && opt->stop(opt->arg))
             break;
-        if ((rc = stage_batch(db, dc, wm, batch, &n, &last, err)) || !n)
+        if ((rc = stage_batch(db, dc, wm, batch, opt->snapshot, &n, &last, err)) || !n)
             break;
         if ((rc = apply_batch(db, dc, &forms, last, st->batches + 1, opt, st, err)))
             break;
@@ -802,7 +821,7 @@ int etl_sync(struct db *db, struct duck_conn *dc, const struct etl_options *opt,
         if (n < batch)
             break;
     }
-    if (!rc && opt->writer && st->watermark > 0)
+    if (!rc && opt->writer && !opt->snapshot && st->watermark > 0)
         rc = etl_prune(opt->writer, st->watermark, &st->pruned, err);
 out:
     duck_exec(dc, "DELETE FROM etl_changed; DELETE FROM etl_rows", NULL);

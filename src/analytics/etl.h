@@ -39,6 +39,11 @@ struct etl_options {
     int batch;                  /* changes per batch; 0: ETL_BATCH_DEFAULT */
     int max_batches;            /* stop after this many batches; 0: until caught up */
     struct db_writer *writer;   /* not NULL: prune the copied changes through it */
+    /* Copy every submission straight from the submissions table, ignoring
+     * the change log and the watermark (never pruned): for a private,
+     * throwaway analytics copy, such as formd export's beside a running
+     * server, whose change log another database has consumed. */
+    int snapshot;
     int skip_if_busy;           /* another sync running in this process: return 0 at
                                    once with stats.skipped set, rather than wait */
     /* Called after each committed batch with the changes copied so far and
