@@ -351,6 +351,11 @@ def test_csv_export_round_trips(world):
         assert row["color"] == data.get("color", "")
         assert row["status"] == want[row["submission_id"]]["status"]
     assert b"\r\n" in r.content
+    # and DuckDB reads the same file back to the same rows
+    path = exported_path(world, e)
+    r = query(world, f"SELECT count(*), count(DISTINCT submission_id) FROM read_csv('{path}')")
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"][0] == [len(want), len(want)]
 
 
 def test_csv_export_with_bom_and_deleted_rows(world):
@@ -374,6 +379,11 @@ def test_jsonl_export_round_trips_with_types(world):
         if "age" in data:
             assert row["age"] == pytest.approx(data["age"])
         assert row["tags"] == (data["tags"] if data["tags"] else row["tags"])
+    path = exported_path(world, e)
+    r = query(world, f"SELECT count(*), sum(CASE WHEN consent THEN 1 ELSE 0 END) "
+                     f"FROM read_json('{path}')")
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"][0] == [len(want), sum(1 for s in want.values() if s["data"]["consent"])]
 
 
 def exported_path(world, e):
