@@ -21,6 +21,7 @@
  */
 #include "schema/validate.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +74,8 @@ struct vctx {
     size_t nscope;
     pcre2_match_context *mctx;
     pcre2_general_context *gctx;
-    pcre2_match_data *md;
+    pcre2_match_data *md;        /* the thread's, or own_md */
+    pcre2_match_data *own_md;    /* made for this validation: freed after it */
 };
 
 static inline int eval_node(struct vctx *c, const struct snode *n, const json_t *inst,
@@ -453,35 +455,25 @@ static struct schema_error *errors_push(struct schema_errors *e)
     return &e->v[e->n++];
 }
 
-/* Bytes of key escaped as a JSON Pointer token (~ as ~0, / as ~1). */
-static size_t token_len(const char *key, size_t n)
-{
-    size_t i, len = n;
-
-    for (i = 0; i < n; i++)
-        len += key[i] == '~' || key[i] == '/';
-    return len;
-}
-
-/* The current instance path as a JSON Pointer in e's text, or NULL. */
+/* The current instance path as a JSON Pointer in e's text, or NULL. Written
+ * in one pass into room for the worst case (every byte escaped), the unused
+ * end then given back: the path is the newest text of e. */
 static const char *instance_path(const struct vctx *c, struct schema_errors *e)
 {
-    char digits[24], *p, *start;
-    size_t i, j, len = 0;
+    char *p, *start;
+    size_t i, j, room = 1;
 
     if (c->nseg == 0)
         return "";
     for (i = 0; i < c->nseg; i++)
-        len += 1 + (c->segs[i].key ? token_len(c->segs[i].key, c->segs[i].len)
-                                   : (size_t)snprintf(digits, sizeof(digits), "%zu",
-                                                      c->segs[i].idx));
-    if (!(p = start = errors_text(e, len + 1)))
+        room += 1 + (c->segs[i].key ? 2 * c->segs[i].len : 20);
+    if (!(p = start = errors_text(e, room)))
         return NULL;
     for (i = 0; i < c->nseg; i++) {
         const struct seg *sg = &c->segs[i];
         *p++ = '/';
         if (!sg->key) {
-            p += snprintf(p, 24, "%zu", sg->idx);
+            p += snprintf(p, 21, "%zu", sg->idx);
             continue;
         }
         for (j = 0; j < sg->len; j++) {
@@ -493,7 +485,9 @@ static const char *instance_path(const struct vctx *c, struct schema_errors *e)
             *p++ = ch;
         }
     }
-    *p = '\0';
+    *p++ = '\0';
+    e->at -= room - (size_t)(p - start);
+    e->left += room - (size_t)(p - start);
     return start;
 }
 
@@ -725,13 +719,51 @@ static int probe_merge(struct vctx *c, const struct snode *sub, const json_t *in
 
 /* ---- pattern matching ---- */
 
+/*
+ * Each thread keeps one match block for every validation it runs, rather
+ * than allocating one per validation: a pattern is matched in most forms'
+ * submissions. The key's destructor frees it when the thread ends.
+ */
+static pthread_key_t md_key;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static int md_key_ok;
+static _Thread_local pcre2_match_data *thread_md;
+
+static void md_free(void *p)
+{
+    pcre2_match_data_free(p);
+}
+
+static void md_key_init(void)
+{
+    md_key_ok = pthread_key_create(&md_key, md_free) == 0;
+}
+
+/* The calling thread's match block, or NULL (then c makes its own). */
+static pcre2_match_data *md_for_thread(void)
+{
+    pcre2_match_data *md;
+
+    if (thread_md)
+        return thread_md;
+    pthread_once(&md_once, md_key_init);
+    if (!md_key_ok || !(md = pcre2_match_data_create(1, NULL)))
+        return NULL;
+    if (pthread_setspecific(md_key, md)) {
+        pcre2_match_data_free(md);
+        return NULL;
+    }
+    return thread_md = md;
+}
+
 /* Sets *matched. V_OK, V_STOP when the match is too costly, FMD_ENOMEM. */
 static int match(struct vctx *c, const pcre2_code *re, const char *s, size_t n,
                  const char *spath, const char *kw, int *matched)
 {
     int rc;
 
-    if (!c->md && !(c->md = pcre2_match_data_create(1, c->gctx)))
+    if (!c->md && !(c->md = md_for_thread()) &&
+        !(c->md = c->own_md = pcre2_match_data_create(1, c->gctx)))
         return FMD_ENOMEM;
     c->steps++;
     rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, c->md, c->mctx);
@@ -1622,10 +1654,10 @@ int schema__eval(const struct snode *root, pcre2_match_context *mctx,
     c->depth = c->ref_depth = 0;
     c->steps = 0;
     c->nseg = c->nscope = 0;
-    c->md = NULL;
+    c->md = c->own_md = NULL;
     c->mctx = mctx;
     c->gctx = gctx;
     rc = eval_node(c, root, instance, NULL);
-    pcre2_match_data_free(c->md);
+    pcre2_match_data_free(c->own_md);
     return rc <= 0 ? rc : FMD_EUNPROC;
 }
