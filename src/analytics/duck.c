@@ -975,8 +975,13 @@ static int fmt_date(char *s, size_t cap, duckdb_date_struct d)
                     (int)d.year, d.month, d.day);
 }
 
+/* Fractions in milliseconds when that is exact (formd's own times always
+ * are, and the rest of the API writes them so), else in microseconds. */
 static int fmt_time(char *s, size_t cap, duckdb_time_struct t)
 {
+    if (t.micros && t.micros % 1000 == 0)
+        return snprintf(s, cap, "%02d:%02d:%02d.%03d", t.hour, t.min, t.sec,
+                        (int)t.micros / 1000);
     if (t.micros)
         return snprintf(s, cap, "%02d:%02d:%02d.%06d", t.hour, t.min, t.sec, (int)t.micros);
     return snprintf(s, cap, "%02d:%02d:%02d", t.hour, t.min, t.sec);

@@ -190,18 +190,42 @@ static int filter_args(struct http_req *req, struct summary_filter *f)
     return 0;
 }
 
+/* Stops a request's sync between batches once it has used half of the
+ * request's time (the watchdog closes the connection at the whole): what it
+ * copied stays, and the answer says to come back. */
+static int sync_deadline(void *arg)
+{
+    struct http_req *req = arg;
+    struct app *app = req->app;
+    uint64_t budget_ns = (uint64_t)app->cfg->request_timeout * 500000000ull;
+
+    return clock_mono_ns() - req->start_ns > budget_ns;
+}
+
 /* Brings analytics up to date now (the request waits). 0, or answered. */
 static int sync_now(struct http_req *req, struct duck_conn *c)
 {
     struct app *app = req->app;
-    struct etl_options o = {.writer = app->writer};
+    /* small batches: the deadline is checked between them */
+    struct etl_options o = {.writer = app->writer, .stop = sync_deadline, .arg = req,
+                            .batch = 2000};
+    struct etl_stats st;
     struct fmd_err err = {0};
     struct db *db = api_db(req);
+    int64_t lag = 0;
 
     if (!db)
         return -1;
-    if (etl_sync(db, c, &o, NULL, &err)) {
+    if (etl_sync(db, c, &o, &st, &err)) {
         http_problem_err(req, &err);
+        return -1;
+    }
+    if (sync_deadline(req) && !etl_lag_ms(db, c, clock_wall_ms(), &lag, &err) && lag > 0) {
+        http_add_header(req, "Retry-After", "5");
+        http_problem(req, FMD_EUNAVAIL, "catching_up",
+                     arena_printf(&req->arena, "analytics is catching up: %lld changes copied "
+                                  "in this request, more remain; ask again in a moment",
+                                  (long long)st.changes), NULL);
         return -1;
     }
     return 0;

@@ -533,3 +533,40 @@ def test_cli_export_bad_arguments(world, args, needle):
 def test_cli_etl_refuses_while_the_server_holds_analytics(world):
     r = world.cli("etl", check=False)
     assert r.returncode == 1 and "in use by another process" in r.stderr, r.stderr
+
+
+def test_fresh_sync_stops_before_the_request_deadline():
+    """A first sync too big for one request copies what it can, answers 503 catching_up
+    with Retry-After before --request-timeout, and later requests finish the job."""
+    import sqlite3
+    n = 60000 if ASAN else 200000
+    with tempfile.TemporaryDirectory(prefix="formd-catchup-") as d:
+        s = Server(os.path.join(d, "data"), ["--request-timeout", "2", "--workers", "0"]).start()
+        try:
+            admin = Client(s, s.admin_key)
+            pid = make_project(admin)
+            f = admin.post(f"/v1/projects/{pid}/forms", {"name": "F", "schema": V1}).json()
+            publish(admin, f["id"])
+            db = sqlite3.connect(os.path.join(s.data_dir, "formd.db"), timeout=30)
+            with db:
+                db.execute(
+                    "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?) "
+                    "INSERT INTO submissions (id, form_id, form_version, data, status, created_at,"
+                    " updated_at) SELECT printf('01CATCHUP%017d', i), ?, 1,"
+                    " json_object('name', 'n' || i, 'age', i % 90), 'new', 1790000000000 + i,"
+                    " 1790000000000 + i FROM k", (n, f["id"]))
+            db.close()
+            url = f"/v1/forms/{f['id']}/analytics?fresh=true"
+            saw_503 = False
+            for _ in range(200):
+                r = admin.get(url)
+                if r.status_code == 200:
+                    break
+                p = problem(r, 503, "catching_up")
+                assert r.headers["Retry-After"] == "5", r.headers
+                saw_503 = True
+            assert r.status_code == 200, r.text
+            assert r.json()["total"] == n
+            assert saw_503, "the sync should not have fit in one 2 s request"
+        finally:
+            assert s.stop() == 0, s.read_log()
