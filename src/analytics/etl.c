@@ -773,6 +773,8 @@ int etl_sync(struct db *db, struct duck_conn *dc, const struct etl_options *opt,
     if ((rc = duck_exec(dc, LAYOUT_DDL STAGING_DDL, err)))
         goto out;
     if (opt->snapshot) {   /* every submission, whatever the log and watermark say */
+        if (opt->batch <= 0)
+            batch = ETL_BATCH_MAX / 2;   /* into empty tables: few, large batches */
         if (opt->progress &&
             (rc = sqlite_int(db, "SELECT COUNT(*) FROM submissions WHERE $1 = 0", 0, &total,
                              err)))
@@ -801,6 +803,15 @@ int etl_sync(struct db *db, struct duck_conn *dc, const struct etl_options *opt,
         (rc = sqlite_int(db, "SELECT COUNT(*) FROM submission_changes WHERE seq > $1", wm,
                          &total, err)))
         goto out;
+    /*
+     * Each batch deletes its ids from the copied tables before inserting
+     * them, and DuckDB answers "id IN (the batch)" by scanning the table: a
+     * long backlog in small batches costs a scan per batch, quadratic in the
+     * end (a million submissions took minutes). Unless the caller chose a
+     * size, a backlog goes in about eight batches, at most ETL_BATCH_MAX each.
+     */
+    if (opt->batch <= 0 && (top - wm) / 8 > batch)
+        batch = (top - wm) / 8 > ETL_BATCH_MAX ? ETL_BATCH_MAX : (int)((top - wm) / 8);
 copy:
     if ((rc = sync_forms(db, dc, &forms, st, err)))
         goto out;

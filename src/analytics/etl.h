@@ -34,9 +34,11 @@
 #include "db/writer.h"
 
 #define ETL_BATCH_DEFAULT 5000
+#define ETL_BATCH_MAX 200000   /* a long backlog's batches grow up to this */
 
 struct etl_options {
-    int batch;                  /* changes per batch; 0: ETL_BATCH_DEFAULT */
+    int batch;                  /* changes per batch; 0: ETL_BATCH_DEFAULT, or for a long
+                                   backlog an eighth of it, up to ETL_BATCH_MAX */
     int max_batches;            /* stop after this many batches; 0: until caught up */
     struct db_writer *writer;   /* not NULL: prune the copied changes through it */
     /* Copy every submission straight from the submissions table, ignoring

@@ -206,9 +206,9 @@ static int sync_deadline(void *arg)
 static int sync_now(struct http_req *req, struct duck_conn *c)
 {
     struct app *app = req->app;
-    /* small batches: the deadline is checked between them */
+    /* batches small enough that the deadline, checked between them, holds */
     struct etl_options o = {.writer = app->writer, .stop = sync_deadline, .arg = req,
-                            .batch = 2000};
+                            .batch = 10000};
     struct etl_stats st;
     struct fmd_err err = {0};
     struct db *db = api_db(req);
