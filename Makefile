@@ -13,13 +13,21 @@ WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unus
 # DuckDB is not in Debian: scripts/bootstrap puts it in a cache keyed by version.
 DUCKDB_VER := 1.4.4-r.4
 DUCKDB_DIR ?= $(or $(FORMD_CACHE),$(HOME)/.cache/formd)/duckdb-$(DUCKDB_VER)
-CPPFLAGS := -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I$(DUCKDB_DIR)/include
+# llama.cpp neither: bootstrap builds its static CPU libraries into the same cache.
+# They are linked each before the ones it calls (llama, ggml, ggml-cpu, ggml-base),
+# with libstdc++ since they are C++.
+LLAMA_VER := v0.5.0
+LLAMA_DIR ?= $(or $(FORMD_CACHE),$(HOME)/.cache/formd)/llama-$(LLAMA_VER)
+CPPFLAGS := -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -I$(DUCKDB_DIR)/include \
+            -isystem $(LLAMA_DIR)/include
 # Jansson is linked from Debian's static archive: the validator calls its
 # accessors a few hundred times per submission, and direct calls instead of
 # calls through the PLT made validation about 8% faster (bench/validate.sh).
 LDLIBS  := $(patsubst -ljansson,-l:libjansson.a,$(shell pkg-config --libs $(PKGS) 2>/dev/null)) \
            -L$(DUCKDB_DIR)/lib -lduckdb \
-           -Wl,-rpath,$(DUCKDB_DIR)/lib -lpthread -lm
+           -Wl,-rpath,$(DUCKDB_DIR)/lib \
+           $(LLAMA_DIR)/lib/libllama.a $(LLAMA_DIR)/lib/libggml.a $(LLAMA_DIR)/lib/libggml-cpu.a \
+           $(LLAMA_DIR)/lib/libggml-base.a -lstdc++ -lpthread -lm
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 SRCS      := $(shell find src -name '*.c' | sort)
@@ -77,8 +85,8 @@ build/asan/unit/%: tests/unit/%.c build/asan/libformd.a
 	$(CC) $(WARN) $(SANFLAGS) $(CPPFLAGS) -Itests $< build/asan/libformd.a $(LDLIBS) -lcmocka -o $@
 
 # libFuzzer targets are built with clang from the parsers' own sources: core
-# (JSON) and schema (fields compiler, validator).
-FUZZ_LIB := $(wildcard src/core/*.c src/schema/*.c)
+# (JSON), schema (fields compiler, validator) and the AI rules provider.
+FUZZ_LIB := $(wildcard src/core/*.c src/schema/*.c) src/ai/provider.c src/ai/rules.c
 # Some targets #include the one parser they test (src/queue/cron.c, ...), so any
 # source change rebuilds them all.
 build/fuzz/%: tests/fuzz/%.c $(SRCS) $(HDRS)

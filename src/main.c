@@ -19,6 +19,9 @@
 #include "analytics/analytics.h"
 #include "analytics/etl.h"
 #include "analytics/export.h"
+#include "ai/engine.h"
+#include "ai/openai.h"
+#include "ai/mkmodel.h"
 #include "api/api.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -76,6 +79,7 @@ static const struct http_route routes[] = {
     {HTTP_GET, "/v1/exports/{}", api_export_get, "An export's state"},
     {HTTP_GET, "/v1/exports/{}/download", api_export_download, "Download an export"},
     {HTTP_POST, "/v1/analytics/query", api_analytics_query, "Read-only SQL over analytics"},
+    {HTTP_POST, "/v1/forms/{}/ai/extract", api_ai_extract, "Draft a submission from free text"},
     {HTTP_GET, "/v1/tasks", api_task_list, "List tasks"},
     {HTTP_GET, "/v1/tasks/{}", api_task_get, "Get a task"},
     {HTTP_POST, "/v1/tasks/{}/retry", api_task_retry, "Run a task again"},
@@ -337,6 +341,8 @@ static int start_tasks(struct app *app, struct tasks_env *tenv, int workers,
     tenv->analytics = app->analytics;
     tenv->data_dir = app->cfg->data_dir;
     tenv->export_ttl_s = app->cfg->export_ttl;
+    tenv->ai = app->ai;
+    tenv->ai_timeout_ms = app->cfg->ai_timeout;
     tenv->allow_private_targets = (int)app->cfg->allow_private_targets;
     tenv->task_retention_s = app->cfg->task_retention;
     if ((rc = tasks_register_all(tenv, err)) || workers <= 0)
@@ -345,6 +351,29 @@ static int start_tasks(struct app *app, struct tasks_env *tenv, int workers,
 }
 
 /* ---- formd serve ---- */
+
+/* The AI providers: the model the options name (loaded now, so a bad path
+ * fails the start), and the rules fallback. */
+static int open_ai(const struct config *cfg, struct ai_engine **out, struct fmd_err *err)
+{
+    struct ai_engine_options o = {.model_path = cfg->ai_model, .openai = cfg->ai_openai,
+                                  .threads = (int)cfg->ai_threads};
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    /* ggml's threads spin while they wait for each other: on cores the HTTP
+     * threads and workers also use, one per CPU collapses (measured: 0.3 tok/s
+     * instead of 12 on 2 busy cores). Half of them by default. */
+    if (o.threads == 0)
+        o.threads = cpus > 1 ? (int)(cpus / 2) : 1;
+    int rc;
+
+    ai_openai_allow_private((int)cfg->allow_private_targets);
+    rc = ai_engine_open(&o, out, err);
+
+    if (!rc)
+        log_info("ai: %s", ai_engine_model_id(*out));
+    return rc;
+}
 
 /* The analytics database of the data directory, held by this process. */
 static int open_analytics(const struct config *cfg, struct duck **out, struct fmd_err *err)
@@ -415,6 +444,8 @@ static int cmd_serve(int argc, char **argv)
     if (!rc)
         rc = open_analytics(&cfg, &app.analytics, &err);
     if (!rc)
+        rc = open_ai(&cfg, &app.ai, &err);
+    if (!rc)
         rc = start_tasks(&app, &tenv, (int)cfg.workers, &err);
     if (!rc) {
         db_writer_set_observer(app.writer, api_observe_commit);
@@ -445,6 +476,7 @@ static int cmd_serve(int argc, char **argv)
     http_server_stop(app.server);
     queue_pool_stop(app.workers, 20 * 1000);
     duck_close(app.analytics);
+    ai_engine_close(app.ai);
     db_writer_stop(app.writer);
     db_pool_free(app.pool);
     schema_cache_clear();
@@ -771,6 +803,49 @@ static int cmd_export(int argc, char **argv)
     return rc ? die(&err) : 0;
 }
 
+/* ---- formd ai ---- */
+
+static void mkmodel_progress(uint64_t done, uint64_t total, void *ud)
+{
+    (void)ud;
+    progress_bar("model ", done, total);
+}
+
+/* formd ai mkmodel --preset tiny|1b|7b --out FILE [--seed N]: a llama GGUF
+ * with random weights, for tests and speed measurements. */
+static int cmd_ai_mkmodel(int argc, char **argv)
+{
+    struct config_extra x[] = {{"preset", NULL, 0}, {"out", NULL, 0}, {"seed", NULL, 0},
+                               {NULL, NULL, 0}};
+    struct config cfg;
+    struct fmd_err err = {0};
+    const struct ai_model_spec *spec = NULL;
+    unsigned long long seed = 1;
+    char *end;
+    int rc;
+
+    config_init(&cfg);
+    rc = config_load(&cfg, argc, argv, 3, x, &err);
+    if (!rc && (!x[0].value || !x[1].value))
+        rc = fmd_errf(&err, FMD_EINVAL,
+                      "usage: formd ai mkmodel --preset tiny|1b|7b --out FILE [--seed N]");
+    if (!rc && !(spec = ai_model_preset(x[0].value)))
+        rc = fmd_errf(&err, FMD_EINVAL, "preset '%s' is not tiny, 1b or 7b", x[0].value);
+    if (!rc && x[2].value) {
+        errno = 0;
+        seed = strtoull(x[2].value, &end, 10);
+        if (errno || *end || !*x[2].value)
+            rc = fmd_errf(&err, FMD_EINVAL, "--seed must be a non-negative integer");
+    }
+    if (!rc)
+        rc = ai_mkmodel_ex(x[1].value, spec, seed, mkmodel_progress, NULL, &err);
+    if (!rc)
+        fprintf(stderr, "wrote %s: llama, %llu parameters\n", x[1].value,
+                (unsigned long long)ai_model_params(spec));
+    config_release(&cfg);
+    return rc ? die(&err) : 0;
+}
+
 static const struct command commands[] = {
     {"serve", NULL, cmd_serve, "run the API, workers and scheduler"},
     {"worker", NULL, cmd_worker, "run task workers only (against the same database)"},
@@ -780,6 +855,7 @@ static const struct command commands[] = {
     {"admin", "revoke-key", cmd_admin_revoke_key, "revoke an API key"},
     {"etl", NULL, cmd_etl, "bring the analytics database up to date [--rebuild]"},
     {"export", NULL, cmd_export, "--form ID --format F --out FILE: export submissions"},
+    {"ai", "mkmodel", cmd_ai_mkmodel, "--preset tiny|1b|7b --out FILE: a random-weight model"},
     {"schema", NULL, cmd_schema, "validate --schema FILE: check JSON lines on stdin"},
     {"routes", NULL, cmd_routes, "print the HTTP route table"},
     {"version", NULL, cmd_version, "print the version"},

@@ -20,10 +20,12 @@
 #include "queue/worker.h"
 
 struct duck;
+struct ai_engine;
 
 struct app {
     struct config *cfg;
     struct duck *analytics;       /* the analytics database (DuckDB), or NULL */
+    struct ai_engine *ai;         /* the AI providers, or NULL */
     struct db_pool *pool;
     struct db_writer *writer;
     struct http_server *server;
@@ -146,6 +148,7 @@ void api_analytics_query(struct http_req *req);
 int api_analytics_lag(struct http_req *req, int64_t *lag_ms, struct fmd_err *err);
 void api_form_analytics(struct http_req *req);
 void api_export_create(struct http_req *req);
+void api_ai_extract(struct http_req *req);
 void api_export_get(struct http_req *req);
 void api_export_download(struct http_req *req);
 void api_webhook_create(struct http_req *req);

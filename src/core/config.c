@@ -41,7 +41,7 @@ static const struct option_row options[] = {
     {"workers", OPT_INT, OFF(workers), 0, 256, "2", 0, "task worker threads (0: none)"},
     {"task-lease", OPT_INT, OFF(task_lease), 2, 3600, "15", 0, "seconds a running task's lease lasts between heartbeats"},
     {"task-retention", OPT_INT, OFF(task_retention), 60, 31536000, "86400", 0, "seconds finished tasks are kept"},
-    {"allow-private-targets", OPT_BOOL, OFF(allow_private_targets), 0, 1, "0", 0, "let webhooks reach loopback and private addresses"},
+    {"allow-private-targets", OPT_BOOL, OFF(allow_private_targets), 0, 1, "0", 0, "let webhooks and AI servers be loopback or private addresses"},
     {"metrics-public", OPT_BOOL, OFF(metrics_public), 0, 1, "1", 0, "serve /metrics without authentication"},
     {"db-url", OPT_STR, OFF(db_url), 0, 0, "", 1, "database URL (empty: SQLite in the data directory)"},
     {"analytics-memory", OPT_STR, OFF(analytics_memory), 0, 0, "1GB", 0, "memory limit of the analytics engine (DuckDB size, e.g. 512MB)"},
@@ -49,6 +49,10 @@ static const struct option_row options[] = {
     {"query-timeout", OPT_INT, OFF(query_timeout), 1, 3600000, "10000", 0, "milliseconds an analytics query may run"},
     {"query-max-rows", OPT_INT, OFF(query_max_rows), 1, 1000000, "10000", 0, "most rows an analytics query returns"},
     {"export-ttl", OPT_INT, OFF(export_ttl), 1, 31536000, "86400", 0, "seconds a finished export can be downloaded"},
+    {"ai-model", OPT_STR, OFF(ai_model), 0, 0, "", 0, "GGUF model file for in-process AI (empty: none)"},
+    {"ai-openai", OPT_STR, OFF(ai_openai), 0, 0, "", 0, "OpenAI-compatible AI server: URL[|MODEL][|API_KEY_FILE] (empty: none)"},
+    {"ai-threads", OPT_INT, OFF(ai_threads), 0, 256, "0", 0, "threads of the in-process model (0: half the CPUs)"},
+    {"ai-timeout", OPT_INT, OFF(ai_timeout), 100, 3600000, "60000", 0, "milliseconds one AI completion may take before the fallback answers"},
     {"etl-max-lag", OPT_INT, OFF(etl_max_lag), 0, 31536000, "900", 0, "seconds analytics may lag before /readyz fails (0: never)"},
 };
 

@@ -40,6 +40,10 @@ struct config {
     long query_max_rows;
     long export_ttl;         /* seconds a finished export is kept */
     long etl_max_lag;        /* seconds of ETL lag /readyz tolerates (0: any) */
+    char *ai_model;          /* GGUF path, or "" */
+    char *ai_openai;         /* OpenAI-compatible server config, or "" */
+    long ai_threads;
+    long ai_timeout;         /* ms */
 };
 
 /* Fills c with defaults. */

@@ -5,6 +5,7 @@
 #ifndef FMD_TASKS_TASKS_H
 #define FMD_TASKS_TASKS_H
 
+#include "ai/engine.h"
 #include "analytics/duck.h"
 #include "db/pool.h"
 #include "db/writer.h"
@@ -19,6 +20,8 @@ struct tasks_env {
      * takes a connection of its own per run. NULL: analytics.etl fails
      * (permanently) saying so. */
     struct duck *analytics;
+    struct ai_engine *ai;       /* the AI providers (a model and the fallback), or NULL */
+    long ai_timeout_ms;         /* one completion's limit */
     const char *data_dir;       /* exports are written under <data_dir>/exports */
     long export_ttl_s;          /* a finished export is kept this long */
 };

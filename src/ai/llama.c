@@ -1,0 +1,540 @@
+/*
+ * llama.c - the in-process AI provider: llama.cpp running a GGUF model on the
+ * CPU (provider.h; DESIGN.md sections 4 and 5).
+ *
+ * One model and one context per provider, shared by every thread: a call
+ * holds the provider's mutex from tokenising to the last token, so calls run
+ * one at a time, in the order the mutex grants them. A caller waiting for
+ * the mutex spends its own timeout doing so (pthread_mutex_clocklock), since
+ * limits.timeout_ms bounds the whole call.
+ *
+ * The KV cache (sequence 0) holds, after a call, the tokens of that call's
+ * prefix followed by its prompt and output. When the next call brings the
+ * same prefix, everything after the prefix's tokens is removed and only the
+ * prompt is evaluated (res->prefix_reused); otherwise the cache is cleared
+ * and both are evaluated. The prefix is tokenised with the model's BOS and
+ * the prompt on its own after it, so a prompt reads the same tokens whether
+ * its prefix came from the cache or not.
+ *
+ * Sampling is done here rather than by llama_sampler_sample: the chain
+ * (grammar, then greedy or temperature + seeded dist) is applied to the
+ * logits, and a token is accepted only if the grammar allows it. When the
+ * grammar allows nothing but end-of-generation, or nothing at all (a model
+ * without an EOG token), the grammar is complete and the call stops; this
+ * keeps llama.cpp's grammar from aborting on a token it does not allow.
+ *
+ * llama.cpp is linked statically, built for x86-64 with AVX2, FMA and F16C
+ * (scripts/bootstrap); open checks the CPU first and answers FMD_EUNAVAIL on
+ * one without them, so callers fall back to another provider.
+ */
+#include "ai/provider.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <llama.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/banned.h"
+
+#define CTX_MAX         4096            /* tokens of context at most */
+#define DEF_MAX_TOKENS  256
+#define DEF_TIMEOUT_MS  60000L
+#define OUT_MAX         (1u << 20)      /* bytes of output at most */
+
+struct llama_impl {
+    pthread_mutex_t lock;               /* held for the whole of a call */
+    struct llama_model *model;
+    struct llama_context *ctx;
+    const struct llama_vocab *vocab;
+    int n_ctx;                          /* the context's tokens */
+    int n_vocab;
+    llama_token_data *cand;             /* n_vocab candidates, reused for each token */
+    char *prefix;                       /* the prefix whose tokens open the KV cache, or NULL */
+    int n_prefix;                       /* how many tokens it has */
+    llama_token prefix_last;            /* and the last of them */
+    uint64_t deadline_ns;               /* the current call's, for abort_cb */
+    char id[256];                       /* model_id: "<file name>:<size in bytes>" */
+};
+
+static pthread_once_t backend_once = PTHREAD_ONCE_INIT;
+
+/* llama.cpp and ggml log through here, into formd's log at debug level. */
+static void log_cb(enum ggml_log_level level, const char *text, void *ud)
+{
+    size_t n;
+
+    (void)ud;
+    if (LOG_DEBUG < log_min_level || !text)
+        return;
+    n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        n--;
+    if (n > 0)
+        log_debug("llama.cpp: %.*s", (int)n, text);
+}
+
+static void backend_init(void)
+{
+    llama_log_set(log_cb, NULL);
+    llama_backend_init();
+}
+
+/* Makes llama_decode stop once the call's deadline has passed. */
+static bool abort_cb(void *data)
+{
+    const struct llama_impl *m = data;
+
+    return clock_mono_ns() > m->deadline_ns;
+}
+
+/*
+ * The instruction set libggml-cpu.a was compiled for (scripts/bootstrap)
+ * against what this CPU has: NULL if it can run it, else the first missing
+ * extension's name. Asked before anything calls into the library, so an older
+ * CPU gets an error instead of SIGILL. The ggml_cpu_has_* functions only
+ * return compile-time constants, safe to call on any CPU.
+ */
+static const char *cpu_missing(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (ggml_cpu_has_sse3() && !__builtin_cpu_supports("sse3"))
+        return "sse3";
+    if (ggml_cpu_has_ssse3() && !__builtin_cpu_supports("ssse3"))
+        return "ssse3";
+    if (ggml_cpu_has_avx() && !__builtin_cpu_supports("sse4.2"))
+        return "sse4.2";
+    if (ggml_cpu_has_avx() && !__builtin_cpu_supports("avx"))
+        return "avx";
+    if (ggml_cpu_has_avx2() && !__builtin_cpu_supports("avx2"))
+        return "avx2";
+    if (ggml_cpu_has_bmi2() && !__builtin_cpu_supports("bmi2"))
+        return "bmi2";
+    if (ggml_cpu_has_fma() && !__builtin_cpu_supports("fma"))
+        return "fma";
+    if (ggml_cpu_has_f16c() && !__builtin_cpu_supports("f16c"))
+        return "f16c";
+    if (ggml_cpu_has_avx512() && !__builtin_cpu_supports("avx512f"))
+        return "avx512f";
+#endif
+    return NULL;
+}
+
+static int online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n > 0 ? (int)(n > 512 ? 512 : n) : 1;
+}
+
+static void impl_free(struct llama_impl *m)
+{
+    if (!m)
+        return;
+    if (m->ctx)
+        llama_free(m->ctx);
+    if (m->model)
+        llama_model_free(m->model);
+    fmd_free(m->cand);
+    fmd_free(m->prefix);
+    pthread_mutex_destroy(&m->lock);
+    fmd_free(m);
+}
+
+static int llama_open(struct ai_provider *p, const char *config, int threads, struct fmd_err *err)
+{
+    struct llama_impl *m = NULL;
+    struct llama_model_params mp;
+    struct llama_context_params cp;
+    struct stat st;
+    const char *base, *missing;
+    int n_train, rc = 0;
+
+    p->impl = NULL;
+    if (!config || !*config) {
+        rc = fmd_errf(err, FMD_EINVAL, "no model file given");
+        goto out;
+    }
+    if ((missing = cpu_missing())) {
+        rc = fmd_errf(err, FMD_EUNAVAIL, "this cpu lacks '%s', which llama.cpp was built for",
+                      missing);
+        goto out;
+    }
+    if (stat(config, &st) != 0) {
+        rc = fmd_errf(err, FMD_EIO, "cannot read model '%s': %s", config, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = fmd_errf(err, FMD_EIO, "cannot read model '%s': not a file", config);
+        goto out;
+    }
+    if (!(m = fmd_calloc(1, sizeof(*m)))) {
+        rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
+        goto out;
+    }
+    pthread_mutex_init(&m->lock, NULL);
+    base = strrchr(config, '/') ? strrchr(config, '/') + 1 : config;
+    snprintf(m->id, sizeof(m->id), "%s:%lld", base, (long long)st.st_size);
+    pthread_once(&backend_once, backend_init);
+
+    mp = llama_model_default_params();
+    mp.n_gpu_layers = 0;
+    mp.load_mode = LLAMA_LOAD_MODE_MMAP;
+    if (!(m->model = llama_model_load_from_file(config, mp))) {
+        rc = fmd_errf(err, FMD_EIO, "cannot load model '%s'", config);
+        goto out;
+    }
+    m->vocab = llama_model_get_vocab(m->model);
+    m->n_vocab = llama_vocab_n_tokens(m->vocab);
+    if (m->n_vocab <= 0) {
+        rc = fmd_errf(err, FMD_EIO, "model '%s' has no vocabulary", config);
+        goto out;
+    }
+    if (!(m->cand = fmd_malloc((size_t)m->n_vocab * sizeof(*m->cand)))) {
+        rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
+        goto out;
+    }
+
+    n_train = llama_model_n_ctx_train(m->model);
+    cp = llama_context_default_params();
+    cp.n_ctx = (uint32_t)(n_train > 0 && n_train < CTX_MAX ? n_train : CTX_MAX);
+    cp.n_batch = cp.n_ctx < 2048 ? cp.n_ctx : 2048;
+    cp.n_seq_max = 1;
+    cp.n_threads = cp.n_threads_batch = threads > 0 ? threads : online_cpus();
+    cp.abort_callback = abort_cb;
+    cp.abort_callback_data = m;
+    cp.no_perf = true;
+    if (!(m->ctx = llama_init_from_model(m->model, cp))) {
+        rc = fmd_errf(err, FMD_ENOMEM, "cannot make a context for model '%s'", config);
+        goto out;
+    }
+    m->n_ctx = (int)llama_n_ctx(m->ctx);
+    log_debug("llama: loaded '%s' (%d tokens of context, %d threads)", m->id, m->n_ctx,
+              cp.n_threads);
+    p->impl = m;
+    m = NULL;
+out:
+    impl_free(m);
+    return rc;
+}
+
+static void llama_close(struct ai_provider *p)
+{
+    impl_free(p->impl);
+    p->impl = NULL;
+}
+
+static const char *llama_model_id(struct ai_provider *p)
+{
+    const struct llama_impl *m = p->impl;
+
+    return m ? m->id : "";
+}
+
+/*
+ * Tokenises text into a new fmd_malloc'd array (*out, *n), with the model's
+ * BOS when bos. Empty text gives no tokens (or only the BOS).
+ */
+static int tokenize(const struct llama_impl *m, const char *text, int bos, llama_token **out,
+                    int *n, struct fmd_err *err)
+{
+    size_t len = text ? strlen(text) : 0;
+    llama_token *t;
+    int cap, got;
+
+    *out = NULL;
+    *n = 0;
+    if (len > (size_t)m->n_ctx * 64)
+        return fmd_errf(err, FMD_EINVAL, "prompt of %zu bytes does not fit the context", len);
+    cap = (int)len + 4;
+    if (!(t = fmd_malloc((size_t)cap * sizeof(*t))))
+        return fmd_errf(err, FMD_ENOMEM, "out of memory");
+    got = llama_tokenize(m->vocab, text ? text : "", (int32_t)len, t, cap, bos, false);
+    if (got < 0 && got != INT32_MIN) {
+        llama_token *bigger = fmd_realloc(t, (size_t)-got * sizeof(*t));
+
+        if (!bigger) {
+            fmd_free(t);
+            return fmd_errf(err, FMD_ENOMEM, "out of memory");
+        }
+        t = bigger;
+        cap = -got;
+        got = llama_tokenize(m->vocab, text ? text : "", (int32_t)len, t, cap, bos, false);
+    }
+    if (got < 0) {
+        fmd_free(t);
+        return fmd_errf(err, FMD_EINVAL, "cannot tokenize the prompt");
+    }
+    *out = t;
+    *n = got;
+    return 0;
+}
+
+/* Evaluates n tokens after what the KV cache holds, in batches of the context's size. */
+static int eval(struct llama_impl *m, llama_token *t, int n, struct fmd_err *err)
+{
+    int step = (int)llama_n_batch(m->ctx), i, rc;
+
+    for (i = 0; i < n; i += step) {
+        int k = n - i < step ? n - i : step;
+
+        rc = llama_decode(m->ctx, llama_batch_get_one(t + i, k));
+        if (rc == 2 || clock_mono_ns() > m->deadline_ns)
+            return fmd_errf(err, FMD_ETIMEOUT, "model took longer than the time allowed");
+        if (rc != 0)
+            return fmd_errf(err, FMD_EUNAVAIL, "model failed to evaluate the prompt (%d)", rc);
+    }
+    return 0;
+}
+
+/* Appends token's text to out. */
+static int add_piece(const struct llama_impl *m, llama_token tok, struct buf *out,
+                     struct fmd_err *err)
+{
+    char small[128];
+    int n = llama_token_to_piece(m->vocab, tok, small, sizeof(small), 0, false);
+    int rc;
+
+    if (n >= 0) {
+        rc = buf_add(out, small, (size_t)n);
+    } else {
+        char *big = fmd_malloc((size_t)-n);
+
+        if (!big)
+            return fmd_errf(err, FMD_ENOMEM, "out of memory");
+        n = llama_token_to_piece(m->vocab, tok, big, -n, 0, false);
+        rc = n >= 0 ? buf_add(out, big, (size_t)n) : FMD_EINTERNAL;
+        fmd_free(big);
+    }
+    if (rc == FMD_ETOOBIG)
+        return fmd_errf(err, rc, "output longer than %u bytes", OUT_MAX);
+    if (rc)
+        return fmd_errf(err, rc, rc == FMD_ENOMEM ? "out of memory" : "cannot render a token");
+    return 0;
+}
+
+/* The sampler chain for lim and grammar (NULL: free text); NULL result and err on failure. */
+static struct llama_sampler *make_sampler(const struct llama_impl *m, const char *grammar,
+                                          const struct ai_limits *lim, int *rc,
+                                          struct fmd_err *err)
+{
+    struct llama_sampler_chain_params sp = llama_sampler_chain_default_params();
+    struct llama_sampler *chain, *g;
+
+    sp.no_perf = true;
+    if (!(chain = llama_sampler_chain_init(sp))) {
+        *rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (grammar && *grammar) {
+        if (!(g = llama_sampler_init_grammar(m->vocab, grammar, "root"))) {
+            llama_sampler_free(chain);
+            *rc = fmd_errf(err, FMD_EINVAL, "grammar does not parse");
+            return NULL;
+        }
+        llama_sampler_chain_add(chain, g);
+    }
+    if (lim->temperature <= 0) {
+        llama_sampler_chain_add(chain, llama_sampler_init_greedy());
+    } else {
+        llama_sampler_chain_add(chain, llama_sampler_init_temp((float)lim->temperature));
+        llama_sampler_chain_add(chain, llama_sampler_init_dist(lim->seed));
+    }
+    return chain;
+}
+
+/*
+ * Puts prefix + prompt into the KV cache, reusing the cached prefix when it
+ * is the same. Leaves the prompt's last logits ready for sampling.
+ */
+static int read_prompt(struct llama_impl *m, const struct ai_request *req, struct ai_result *res,
+                       struct fmd_err *err)
+{
+    llama_memory_t mem = llama_get_memory(m->ctx);
+    const char *prefix = req->prefix && *req->prefix ? req->prefix : NULL;
+    llama_token *pt = NULL, *qt = NULL;
+    int np = 0, nq = 0, rc;
+
+    if (prefix && m->prefix && strcmp(prefix, m->prefix) == 0 &&
+        llama_memory_seq_rm(mem, 0, m->n_prefix, -1)) {
+        res->prefix_reused = 1;
+        np = m->n_prefix;
+    } else {
+        llama_memory_clear(mem, true);
+        fmd_freez(&m->prefix);
+        m->n_prefix = 0;
+        if (prefix && (rc = tokenize(m, prefix, 1, &pt, &np, err)))
+            goto out;
+    }
+    if ((rc = tokenize(m, req->prompt, !prefix, &qt, &nq, err)))
+        goto out;
+    if (np + nq == 0) {
+        rc = fmd_errf(err, FMD_EINVAL, "empty prompt");
+        goto out;
+    }
+    if (np + nq >= m->n_ctx) {
+        rc = fmd_errf(err, FMD_EINVAL, "prompt of %d tokens does not fit the context of %d",
+                      np + nq, m->n_ctx);
+        goto out;
+    }
+    if (pt && np > 0) {
+        if ((rc = eval(m, pt, np, err)))
+            goto out;
+        /* Remember the prefix only once its tokens are in the cache. */
+        if (!(m->prefix = fmd_strdup(prefix))) {
+            rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
+            goto out;
+        }
+        m->n_prefix = np;
+        m->prefix_last = pt[np - 1];
+    }
+    if (nq > 0) {
+        if ((rc = eval(m, qt, nq, err)))
+            goto out;
+    } else if (res->prefix_reused) {
+        /* A cached prefix and no prompt: its last token again, for the logits. */
+        if (!llama_memory_seq_rm(mem, 0, np - 1, -1)) {
+            rc = fmd_errf(err, FMD_EUNAVAIL, "cannot trim the model's cache");
+            goto out;
+        }
+        if ((rc = eval(m, &m->prefix_last, 1, err)))
+            goto out;
+    }
+    res->prompt_tokens = np + nq;
+out:
+    if (rc) {
+        /* The cache may hold part of what was evaluated: start afresh next time. */
+        fmd_freez(&m->prefix);
+        m->n_prefix = 0;
+    }
+    fmd_free(pt);
+    fmd_free(qt);
+    return rc;
+}
+
+/* Generates into out from the logits read_prompt left. */
+static int generate(struct llama_impl *m, struct llama_sampler *smpl, const struct ai_limits *lim,
+                    int pos, struct ai_result *res, struct buf *out, struct fmd_err *err)
+{
+    int max_tokens = lim->max_tokens > 0 ? lim->max_tokens : DEF_MAX_TOKENS;
+    int rc = 0;
+
+    for (;;) {
+        const float *logits;
+        llama_token_data_array arr;
+        llama_token tok;
+        float logit;
+        int i;
+
+        if (res->generated_tokens >= max_tokens || pos >= m->n_ctx) {
+            res->truncated = 1;
+            break;
+        }
+        if (!(logits = llama_get_logits_ith(m->ctx, -1))) {
+            rc = fmd_errf(err, FMD_EINTERNAL, "model gave no logits");
+            break;
+        }
+        for (i = 0; i < m->n_vocab; i++)
+            m->cand[i] = (llama_token_data){.id = i, .logit = logits[i], .p = 0.0f};
+        arr = (llama_token_data_array){.data = m->cand, .size = (size_t)m->n_vocab,
+                                       .selected = -1, .sorted = false};
+        llama_sampler_apply(smpl, &arr);
+        if (arr.selected < 0 || (size_t)arr.selected >= arr.size) {
+            rc = fmd_errf(err, FMD_EINTERNAL, "sampler chose no token");
+            break;
+        }
+        tok = arr.data[arr.selected].id;
+        logit = arr.data[arr.selected].logit;
+        /* The grammar allows nothing more, or the model ends: done. */
+        if ((isinf(logit) && logit < 0) || llama_vocab_is_eog(m->vocab, tok))
+            break;
+        llama_sampler_accept(smpl, tok);
+        res->generated_tokens++;
+        if ((rc = add_piece(m, tok, out, err)))
+            break;
+        if (clock_mono_ns() > m->deadline_ns) {
+            rc = fmd_errf(err, FMD_ETIMEOUT, "model took longer than the time allowed");
+            break;
+        }
+        if (res->generated_tokens >= max_tokens) {
+            res->truncated = 1;
+            break;
+        }
+        if ((rc = eval(m, &tok, 1, err)))
+            break;
+        pos++;
+    }
+    return rc;
+}
+
+static int llama_complete(struct ai_provider *p, const struct ai_request *req,
+                          struct ai_result *res, struct fmd_err *err)
+{
+    struct llama_impl *m = p->impl;
+    long timeout_ms = req->limits.timeout_ms > 0 ? req->limits.timeout_ms : DEF_TIMEOUT_MS;
+    uint64_t start = clock_mono_ns(), t0, t1;
+    struct llama_sampler *smpl = NULL;
+    struct timespec until;
+    struct buf out;
+    int rc = 0, locked = 0;
+
+    memset(res, 0, sizeof(*res));
+    buf_init(&out, OUT_MAX);
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if ((rc = pthread_mutex_clocklock(&m->lock, CLOCK_MONOTONIC, &until))) {
+        if (rc == ETIMEDOUT)
+            rc = fmd_errf(err, FMD_ETIMEOUT, "model busy for longer than the time allowed");
+        else
+            rc = fmd_errf(err, FMD_EINTERNAL, "cannot lock the model: %s", strerror(rc));
+        goto out;
+    }
+    locked = 1;
+    m->deadline_ns = start + (uint64_t)timeout_ms * 1000000u;
+    t0 = clock_mono_ns();
+    if (!(smpl = make_sampler(m, req->grammar, &req->limits, &rc, err)))
+        goto out;
+    if ((rc = read_prompt(m, req, res, err)))
+        goto out;
+    t1 = clock_mono_ns();
+    res->prompt_seconds = (double)(t1 - t0) / 1e9;
+    rc = generate(m, smpl, &req->limits, res->prompt_tokens, res, &out, err);
+    res->generate_seconds = (double)(clock_mono_ns() - t1) / 1e9;
+    if (!rc && !(res->text = buf_detach(&out, NULL)))
+        rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
+out:
+    if (smpl)
+        llama_sampler_free(smpl);
+    if (locked)
+        pthread_mutex_unlock(&m->lock);
+    buf_release(&out);
+    if (rc) {
+        fmd_freez(&res->text);
+        memset(res, 0, sizeof(*res));
+    }
+    return rc;
+}
+
+const struct ai_provider_vtable ai_llama_provider = {
+    .version = 1,
+    .name = "llama",
+    .caps = AI_CAP_GRAMMAR | AI_CAP_PREFIX,
+    .open = llama_open,
+    .close = llama_close,
+    .complete = llama_complete,
+    .model_id = llama_model_id,
+};

@@ -1,0 +1,88 @@
+/*
+ * ai.c - the AI resources. Each answers 202 with a task: a completion on
+ * the CPU takes seconds, so it runs on the queue, and the finished task's
+ * result holds the answer (tasks/ai.h).
+ *   POST /v1/forms/{fid}/ai/extract {text}: a submission draft from free text
+ */
+#include "api/api.h"
+
+#include <string.h>
+
+#include "core/json.h"
+#include "core/mem.h"
+#include "queue/queue.h"
+#include "store/forms.h"
+#include "tasks/ai.h"
+#include "core/banned.h"
+
+#define TEXT_MAX (64 * 1024)
+
+struct ai_op {
+    char project_id[ID_LEN + 1];
+    char task_id[ID_LEN + 1];
+    char *payload;
+    const char *kind;
+};
+
+static int enqueue_write(struct db *db, void *arg, struct fmd_err *err)
+{
+    struct ai_op *op = arg;
+    struct queue_new t = {.kind = op->kind, .queue = "default", .payload = op->payload,
+                          .max_attempts = 3, .project_id = op->project_id};
+    int existing = 0;
+    return queue_enqueue(db, &t, op->task_id, &existing, err);
+}
+
+static void accepted_answer(struct http_req *req)
+{
+    struct ai_op *op = api_write_arg(req);
+
+    fmd_freez(&op->payload);
+    if (api_write_failed(req))
+        return;
+    http_add_header(req, "Location", arena_printf(&req->arena, "/v1/tasks/%s", op->task_id));
+    http_send_json(req, 202, json_pack("{s:s, s:s, s:s}", "task_id", op->task_id, "kind",
+                                       op->kind, "state", "available"));
+}
+
+void api_ai_extract(struct http_req *req)
+{
+    static const char *const members[] = {"text", NULL};
+    struct principal *pr = api_auth(req);
+    struct store_form f;
+    struct ai_op *op;
+    json_t *body = NULL, *payload = NULL;
+    const char *text;
+
+    if (!pr || api_load_form(req, pr, ROLE_EDITOR, &f))
+        return;
+    if (!(body = api_body_object(req)) || api_only_members(req, body, members))
+        goto out;
+    text = json_get_str(body, "text");
+    if (!text || !*text || strlen(text) > TEXT_MAX) {
+        http_problem(req, FMD_EINVAL, NULL, "'text' must be a non-empty string of at most "
+                                            "64 KiB", NULL);
+        goto out;
+    }
+    if (!f.published_version) {
+        http_problem(req, FMD_ECONFLICT, "not_published",
+                     "the form has no published version to extract into", NULL);
+        goto out;
+    }
+    if (!(op = arena_alloc(&req->arena, sizeof(*op))) ||
+        !(payload = json_pack("{s:s, s:s}", "form_id", f.id, "text", text))) {
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+        goto out;
+    }
+    memset(op, 0, sizeof(*op));
+    op->kind = AI_EXTRACT_KIND;
+    fmd_strlcpy(op->project_id, f.project_id, sizeof(op->project_id));
+    if (!(op->payload = json_encode(payload))) {
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+        goto out;
+    }
+    api_write(req, enqueue_write, op, accepted_answer);
+out:
+    json_decref(payload);
+    json_decref(body);
+}

@@ -1,0 +1,170 @@
+/*
+ * ai.c - the AI task handlers (ai.h).
+ *
+ * The prompt: a fixed prefix per form version (instructions and the form's
+ * schema), which the in-process model keeps evaluated between calls, and the
+ * variable text. PROMPT_VERSION names this wording, for caches and for
+ * anyone comparing results across releases.
+ */
+#include "tasks/ai.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ai/engine.h"
+#include "ai/grammar.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/mem.h"
+#include "schema/validate.h"
+#include "store/forms.h"
+#include "store/schema_cache.h"
+#include "tasks/tasks.h"
+#include "core/banned.h"
+
+#define PROMPT_VERSION "extract-1"
+#define MAX_TEXT (64 * 1024)
+
+/* What the acceptance check needs: the compiled schema. */
+struct check {
+    const struct schema *schema;
+};
+
+/* The model's text is accepted when it is a JSON object the form accepts. */
+static int accept_json(void *arg, const char *text, char *why)
+{
+    struct check *c = arg;
+    json_error_t je;
+    json_t *v = json_loads(text, 0, &je);
+    int ok;
+
+    if (!json_is_object(v)) {
+        snprintf(why, 256, "model output is not a JSON object");
+        json_decref(v);
+        return 0;
+    }
+    ok = schema_validate(c->schema, v, NULL) == 0;
+    if (!ok)
+        snprintf(why, 256, "model output does not match the form");
+    json_decref(v);
+    return ok;
+}
+
+/* prefix: the instructions and the schema, the same for every text. */
+static int build_prefix(struct buf *b, const char *schema_text)
+{
+    return buf_printf(b,
+                      "You turn free text into the answers of a form. Reply with one JSON "
+                      "object whose members are the form's fields, leaving out fields the "
+                      "text does not give. The form's JSON Schema:\n%s\n",
+                      schema_text);
+}
+
+/* {"data", "valid", "errors"} of the outcome's text against the schema. */
+static json_t *draft_of(const struct schema *s, const char *text)
+{
+    json_error_t je;
+    json_t *data = json_loads(text ? text : "{}", 0, &je), *errors = NULL;
+    int valid;
+
+    if (!json_is_object(data)) {
+        json_decref(data);
+        data = json_object();
+    }
+    valid = schema_validate(s, data, &errors) == 0;
+    return json_pack("{s:o, s:b, s:o}", "data", data, "valid", valid, "errors",
+                     errors ? errors : json_array());
+}
+
+int tasks_ai_extract(struct queue_run *run)
+{
+    const struct tasks_env *env = tasks__env();
+    const char *form_id = json_get_str(run->payload, "form_id");
+    const char *text = json_get_str(run->payload, "text");
+    const struct schema *schema = NULL;
+    struct schema *owned = NULL;
+    struct store_form f;
+    struct ai_outcome out = {0};
+    struct fmd_err err = {0};
+    struct buf prefix, prompt, grammar;
+    struct check chk;
+    struct ai_request req = {0};
+    struct db *db = NULL;
+    char *schema_text = NULL;
+    json_t *draft = NULL;
+    int rc;
+
+    buf_init(&prefix, 1 << 20);
+    buf_init(&prompt, 2 * MAX_TEXT);
+    buf_init(&grammar, 1 << 20);
+    if (!env->ai) {
+        rc = fmd_errf(&err, FMD_EUNAVAIL, "AI is not available in this process");
+        run->permanent = 1;
+        goto out;
+    }
+    if (!form_id || !text || strlen(text) > MAX_TEXT) {
+        rc = fmd_errf(&err, FMD_EINVAL, "payload needs 'form_id' and 'text' (at most 64 KiB)");
+        run->permanent = 1;
+        goto out;
+    }
+    if ((rc = db_pool_get(env->pool, &db, &err)) || (rc = store_form_get(db, form_id, &f, &err)))
+        goto out;
+    if (!f.published_version) {
+        rc = fmd_errf(&err, FMD_ECONFLICT, "form '%s' has no published version", form_id);
+        run->permanent = 1;
+        goto out;
+    }
+    if ((rc = store_form_schema(db, form_id, f.published_version, &schema_text, &err)) ||
+        (rc = schema_cache_get(db, form_id, f.published_version, &schema, &owned, &err)))
+        goto out;
+    if (build_prefix(&prefix, schema_text) ||
+        buf_printf(&prompt, "Text:\n%s\nJSON:", text)) {
+        rc = fmd_errf(&err, FMD_ENOMEM, "out of memory");
+        goto out;
+    }
+    {   /* a grammar when the schema is inside the subset; the check holds anyway */
+        json_error_t je;
+        json_t *sj = json_loads(schema_text, 0, &je);
+        struct fmd_err gerr = {0};
+        if (sj && ai_grammar_from_schema(sj, &grammar, &gerr))
+            buf_reset(&grammar);
+        json_decref(sj);
+    }
+    chk.schema = schema;
+    req.prefix = prefix.p;
+    req.prompt = prompt.p;
+    req.grammar = grammar.len ? grammar.p : NULL;
+    req.limits.max_tokens = 1024;
+    req.limits.timeout_ms = env->ai_timeout_ms;
+    req.task = "extract";
+    req.input = text;
+    req.schema = schema_text;
+    if ((rc = ai_engine_run(env->ai, &req, accept_json, &chk, &out, &err)))
+        goto out;
+    if (!(draft = draft_of(schema, out.text)) ||
+        json_object_set_new(draft, "source", json_string(out.source)) ||
+        json_object_set_new(draft, "model", json_string(out.model)) ||
+        json_object_set_new(draft, "reason", json_string(out.reason)) ||
+        json_object_set_new(draft, "prompt_version", json_string(PROMPT_VERSION)) ||
+        json_object_set_new(draft, "form_version", json_integer(f.published_version)) ||
+        json_object_set_new(draft, "machine_made", json_true()) ||
+        json_object_set_new(draft, "review", json_string("pending")) ||
+        !(run->result = json_encode(draft)))
+        rc = fmd_errf(&err, FMD_ENOMEM, "out of memory");
+out:
+    if (rc) {
+        snprintf(run->error, sizeof(run->error), "ai.extract: %s", err.msg);
+        if (rc == FMD_ENOTFOUND)
+            run->permanent = 1;
+    }
+    json_decref(draft);
+    ai_outcome_release(&out);
+    schema_free(owned);
+    fmd_free(schema_text);
+    buf_release(&prefix);
+    buf_release(&prompt);
+    buf_release(&grammar);
+    if (db)
+        db_pool_put(env->pool, db);
+    return rc;
+}

@@ -1,0 +1,25 @@
+/*
+ * ai.h - the AI task handlers.
+ *
+ * "ai.extract" (payload {"form_id", "text"}): free text (an email, a
+ * transcript, a scanned form's text) to a submission draft for the form's
+ * published version. The model writes under a grammar compiled from the
+ * form's JSON Schema when the schema is inside the grammar subset, and its
+ * output must parse and validate either way; otherwise, or without a model,
+ * the rules fallback extracts what it can. The result:
+ *   {"data": {...}, "source": "model"|"fallback", "model", "reason",
+ *    "valid": bool, "errors": [...], "machine_made": true,
+ *    "review": "pending", "form_version"}
+ * A fallback draft may miss required fields: "valid" and "errors" say so,
+ * for the person who reviews it.
+ */
+#ifndef FMD_TASKS_AI_H
+#define FMD_TASKS_AI_H
+
+#include "queue/worker.h"
+
+#define AI_EXTRACT_KIND "ai.extract"
+
+int tasks_ai_extract(struct queue_run *run);
+
+#endif

@@ -1,0 +1,176 @@
+"""AI on the CPU end to end: extraction as a task, with a real in-process model
+(a random-weight llama GGUF made by `formd ai mkmodel`, run by llama.cpp) and
+with the rules fallback when no model is configured.
+
+A random-weight model writes nonsense, but under the grammar compiled from
+the form's schema its nonsense always parses and validates: that is what is
+checked. What the fallback extracts is checked value by value.
+"""
+import os
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import ASAN, BIN, Client, Server, make_project, problem, publish
+
+FIELDS = [
+    {"name": "email", "type": "email", "required": True},
+    {"name": "age", "type": "integer", "min": 0, "max": 120},
+    {"name": "contact", "type": "select", "options": ["email", "phone", "post"]},
+]
+TEXT = ("Hello, this is Ada Lovelace. You can reach me at ada@example.org, "
+        "age: 36. Please contact me by phone.")
+
+
+def wait_task(client, tid, timeout=120 if ASAN else 60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        t = client.get(f"/v1/tasks/{tid}").json()
+        if t["state"] in ("completed", "discarded", "cancelled"):
+            return t
+        time.sleep(0.1)
+    raise AssertionError(f"task {tid} did not finish: {t}")
+
+
+def setup_form(s):
+    admin = Client(s, s.admin_key)
+    pid = make_project(admin, "AI")
+    r = admin.post(f"/v1/projects/{pid}/forms", {"name": "Contact", "fields": FIELDS})
+    assert r.status_code == 201, r.text
+    form = r.json()
+    publish(admin, form["id"])
+    return admin, pid, form
+
+
+def extract(admin, form, text=TEXT):
+    r = admin.post(f"/v1/forms/{form['id']}/ai/extract", {"text": text})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert r.headers["Location"] == f"/v1/tasks/{body['task_id']}"
+    t = wait_task(admin, body["task_id"])
+    assert t["state"] == "completed", t
+    return t["result"]
+
+
+@pytest.fixture(scope="module")
+def plain():
+    """A server without a model: the rules fallback answers."""
+    with tempfile.TemporaryDirectory(prefix="formd-ai-") as d:
+        s = Server(os.path.join(d, "data")).start()
+        s.admin, s.pid, s.form = setup_form(s)
+        yield s
+        rc = s.stop()
+        log = s.read_log()
+        assert rc == 0, log
+        if ASAN:
+            assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log
+
+
+@pytest.fixture(scope="module")
+def model_file():
+    with tempfile.TemporaryDirectory(prefix="formd-model-") as d:
+        path = os.path.join(d, "tiny.gguf")
+        r = subprocess.run([BIN, "ai", "mkmodel", "--preset", "tiny", "--out", path],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        yield path
+
+
+@pytest.fixture(scope="module")
+def modelled(model_file):
+    """A server with the tiny model in process."""
+    with tempfile.TemporaryDirectory(prefix="formd-ai-model-") as d:
+        s = Server(os.path.join(d, "data"), ["--ai-model", model_file, "--ai-threads", "1"]).start()
+        s.admin, s.pid, s.form = setup_form(s)
+        yield s
+        rc = s.stop()
+        log = s.read_log()
+        assert rc == 0, log
+        if ASAN:
+            assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log
+
+
+def test_fallback_extracts_by_field_formats(plain):
+    res = extract(plain.admin, plain.form)
+    assert res["source"] == "fallback" and res["model"] == "rules"
+    assert res["reason"] == "no model is configured"
+    assert res["data"] == {"email": "ada@example.org", "age": 36, "contact": "phone"}
+    assert res["valid"] is True and res["errors"] == []
+    assert res["machine_made"] is True and res["review"] == "pending"
+    assert res["form_version"] == 1
+
+
+def test_fallback_draft_says_what_is_missing(plain):
+    res = extract(plain.admin, plain.form, "Nothing useful here, sorry.")
+    assert res["source"] == "fallback"
+    assert res["valid"] is False
+    assert any(e["keyword"] == "required" for e in res["errors"]), res
+
+
+def test_fallbacks_are_counted(plain):
+    extract(plain.admin, plain.form)
+    m = plain.admin.get("/metrics").text
+    assert 'formd_ai_fallbacks_total{task="extract",reason="no_model"}' in m, m
+
+
+def test_model_output_always_validates(modelled):
+    """Whatever the random weights write, a result from the model is valid; when
+    the model runs out of tokens the fallback answers and says why."""
+    sources = []
+    for text in (TEXT, "ünïcödé and \"quotes\" and {braces}", "x" * 2000, "short"):
+        res = extract(modelled.admin, modelled.form, text)
+        sources.append(res["source"])
+        if res["source"] == "fallback":
+            assert res["reason"].startswith("model"), res
+            continue
+        assert res["model"].startswith("tiny.gguf")
+        assert res["valid"] is True, res
+        assert isinstance(res["data"], dict)
+        if "age" in res["data"]:
+            assert 0 <= res["data"]["age"] <= 120
+        if "contact" in res["data"]:
+            assert res["data"]["contact"] in ("email", "phone", "post")
+    assert "model" in sources, sources
+    m = modelled.admin.get("/metrics").text
+    assert 'formd_ai_inference_seconds_count{provider="llama",task="extract"}' in m, m
+    assert 'formd_ai_tokens_total{kind="generated"}' in m
+
+
+@pytest.mark.parametrize("body", [{}, {"text": ""}, {"text": 5}, {"text": "x" * (64 * 1024 + 1)},
+                                  {"text": "a", "extra": 1}])
+def test_extract_bad_bodies(plain, body):
+    problem(plain.admin.post(f"/v1/forms/{plain.form['id']}/ai/extract", body), 400)
+
+
+def test_extract_access_and_state(plain):
+    admin = plain.admin
+    problem(admin.post("/v1/forms/01ARZ3NDEKTSV4RRFFQ69G5FAV/ai/extract", {"text": "a"}), 404)
+    problem(Client(plain).post(f"/v1/forms/{plain.form['id']}/ai/extract", {"text": "a"}), 401)
+    viewer = plain.cli("admin", "create-key", "--name", "v", "--role", "viewer", "--project",
+                       plain.pid).stdout.strip()
+    problem(admin.as_(viewer).post(f"/v1/forms/{plain.form['id']}/ai/extract", {"text": "a"}),
+            403)
+    r = admin.post(f"/v1/projects/{plain.pid}/forms", {"name": "Draft", "fields": FIELDS})
+    problem(admin.post(f"/v1/forms/{r.json()['id']}/ai/extract", {"text": "a"}), 409,
+            "not_published")
+
+
+def test_a_missing_model_fails_the_start():
+    with tempfile.TemporaryDirectory(prefix="formd-ai-bad-") as d:
+        r = subprocess.run([BIN, "serve", "--data-dir", os.path.join(d, "data"), "--listen",
+                            "127.0.0.1:0", "--ai-model", os.path.join(d, "nope.gguf")],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0
+        assert "nope.gguf" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--preset", "huge", "--out", "/tmp/x.gguf"], "preset 'huge'"),
+    (["--out", "/tmp/x.gguf"], "usage"),
+    (["--preset", "tiny", "--out", "/nonexistent-dir/x.gguf"], "nonexistent-dir"),
+])
+def test_mkmodel_bad_arguments(args, needle):
+    r = subprocess.run([BIN, "ai", "mkmodel", *args], capture_output=True, text=True)
+    assert r.returncode == 1 and needle in r.stderr and r.stderr.count("\n") == 1, r.stderr
