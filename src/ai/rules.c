@@ -1999,8 +1999,13 @@ static int task_generate(const struct ai_request *req, struct ai_result *res,
             char label[80];
             snprintf(label, sizeof(label), "Number of %.*s", (int)(wl < 60 ? wl : 60), g.t + ws);
             make_name(g.fields, g.t, ws, ws + wl, nm, sizeof(nm));
-            rc = extra && utf8_ok(label, strlen(label))
-                     ? add_field(&g, nm, "integer", label, at, extra) : FMD_ENOMEM;
+            if (!extra) {
+                rc = FMD_ENOMEM;
+            } else if (!utf8_ok(label, strlen(label))) {
+                json_decref(extra);   /* the noun is not text: no field (found by fuzzing) */
+            } else {
+                rc = add_field(&g, nm, "integer", label, at, extra);
+            }
         }
     }
     if (!rc)
