@@ -38,6 +38,7 @@ def test_kill9_loses_no_webhook(tmp_path):
     data = str(tmp_path / "data")
     args = ["--allow-private-targets", "--task-lease", "2", "--workers", "4"]
     acked, lock = [], threading.Lock()
+    server = None
     try:
         server = Server(data, args).start()
         admin = Client(server, server.admin_key)
@@ -95,3 +96,5 @@ def test_kill9_loses_no_webhook(tmp_path):
         assert server.stop() == 0
     finally:
         receiver.close()
+        if server and server.proc and server.proc.poll() is None:
+            server.stop()   # a failed assertion must not leave a server running
