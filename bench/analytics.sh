@@ -51,10 +51,10 @@
 #   BENCH_ROWS   submissions inserted (default 1000000)
 #   BENCH_MORE   submissions POSTed before the incremental sync (default 1000)
 #   BENCH_REQUEST_TIMEOUT  formd serve --request-timeout, seconds (default
-#                3600). formd's watchdog cuts a request that runs longer than
-#                this (default 30 s), server time included: a first
-#                ?fresh=true sync of 1,000,000 rows took longer here and curl
-#                got an empty reply, so the bench raises it to time the sync.
+#                3600). A ?fresh=true sync stops at half the request timeout
+#                (default 30 s) and answers 503 catching_up, to be asked again;
+#                the bench raises the timeout so that one request times the
+#                whole first sync.
 #   BENCH_KEEP=1 keep the temporary directory (its path goes to stderr)
 #
 # Needs bash, make, curl, jq, python3 and the sqlite3 CLI (3.35 or later).
@@ -581,7 +581,7 @@ dbsize=$(stat -c %s "$db")
 ddsize=$(stat -c %s "$work/data/analytics.duckdb" 2>/dev/null || echo 0)
 echo
 echo "formd analytics and exports, $rows submissions of a 12-field form ($n_deleted soft-deleted, $n_live live); $ncore cores, shared machine"
-echo "formd serve --workers 2 --request-timeout $req_timeout (default 30: a longer ?fresh=true sync is cut off)"
+echo "formd serve --workers 2 --request-timeout $req_timeout (default 30: a longer ?fresh=true sync answers 503 catching_up and goes on at the next request)"
 echo "data: inserted with sqlite3 in ${gen_s}s (not a result); formd.db $(human "$dbsize"), analytics.duckdb $(human "$ddsize") after the run"
 echo "CSV columns: $f_header"
 echo
