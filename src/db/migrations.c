@@ -286,6 +286,18 @@ static const char m7_up[] =
 
 static const char m7_down[] = "DROP TABLE exports;";
 
+/* Results of AI completions by key (store/ai_cache.h); created_at for pruning. */
+static const char m8_up[] =
+    "CREATE TABLE ai_cache ("
+    "  key TEXT PRIMARY KEY,"
+    "  task TEXT NOT NULL,"
+    "  model TEXT NOT NULL,"
+    "  result TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX ai_cache_age ON ai_cache(created_at);";
+
+static const char m8_down[] = "DROP TABLE ai_cache;";
+
 const struct migration db_migrations[] = {
     {1, "initial schema: projects, users, keys, sessions, forms, submissions", m1_up, m1_down},
     {2, "health_checks: the row /readyz writes", m2_up, m2_down},
@@ -294,6 +306,7 @@ const struct migration db_migrations[] = {
     {5, "periodic tasks", m5_up, m5_down},
     {6, "submission_changes: the change log the analytics ETL reads", m6_up, m6_down},
     {7, "exports of submissions and their files", m7_up, m7_down},
+    {8, "ai_cache: results of AI completions", m8_up, m8_down},
 };
 
 const int db_migrations_count = sizeof(db_migrations) / sizeof(db_migrations[0]);

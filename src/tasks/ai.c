@@ -15,8 +15,11 @@
 #include "ai/grammar.h"
 #include "core/buf.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/mem.h"
+#include "metrics/metrics.h"
 #include "schema/validate.h"
+#include "store/ai_cache.h"
 #include "store/forms.h"
 #include "store/schema_cache.h"
 #include "tasks/tasks.h"
@@ -76,6 +79,67 @@ static json_t *draft_of(const struct schema *s, const char *text)
                      errors ? errors : json_array());
 }
 
+/* ---- the cache: model answers only (the fallback is cheap, and a model
+ * configured later should get its chance) ---- */
+
+static void count_cache(const char *task, int hit)
+{
+    static const char *const names[] = {"task", "outcome", NULL};
+    struct metric *m = metric_register("formd_ai_cache_total",
+                                       "AI requests answered from the cache or not",
+                                       METRIC_COUNTER, names, NULL, 0);
+    const char *v[] = {task, hit ? "hit" : "miss", NULL};
+    metric_inc(m, v, 1);
+}
+
+/* 1 when req's answer was cached: run->result is it (with "cached": true),
+ * or *rc an error. 0: not cached (or no model to cache for). */
+static int cached(struct queue_run *run, struct db *db, const struct ai_request *req,
+                  const char *key, int *rc, struct fmd_err *err)
+{
+    const struct tasks_env *env = tasks__env();
+    json_error_t je;
+    json_t *v;
+    char *text = NULL;
+
+    if (!strcmp(ai_engine_model_id(env->ai), "rules"))
+        return 0;
+    if ((*rc = store_ai_cache_get(db, key, &text, err)))
+        return 1;
+    count_cache(req->task, text != NULL);
+    if (!text)
+        return 0;
+    v = json_loads(text, 0, &je);
+    fmd_free(text);
+    if (!json_is_object(v) || json_object_set_new(v, "cached", json_true()) ||
+        !(run->result = json_encode(v)))
+        *rc = fmd_errf(err, FMD_ENOMEM, "cannot read a cached answer");
+    json_decref(v);
+    return 1;
+}
+
+struct remember_op {
+    const char *key, *task, *model;
+    char *result;
+};
+
+static int remember_write(struct db *db, void *arg, struct fmd_err *err)
+{
+    struct remember_op *op = arg;
+    return store_ai_cache_put(db, op->key, op->task, op->model, op->result, err);
+}
+
+/* Caches a model's draft; a failure costs only a later recomputation. */
+static void remember(const char *key, const char *task, const char *model, const json_t *draft)
+{
+    struct remember_op op = {key, task, model, json_encode(draft)};
+    struct fmd_err err = {0};
+
+    if (op.result && db_writer_run(tasks__env()->writer, remember_write, &op, &err))
+        log_warn("ai cache: %s", err.msg);
+    fmd_free(op.result);
+}
+
 int tasks_ai_extract(struct queue_run *run)
 {
     const struct tasks_env *env = tasks__env();
@@ -90,6 +154,7 @@ int tasks_ai_extract(struct queue_run *run)
     struct check chk;
     struct ai_request req = {0};
     struct db *db = NULL;
+    char key[AI_CACHE_KEY_HEX] = "";
     char *schema_text = NULL;
     json_t *draft = NULL;
     int rc;
@@ -139,6 +204,10 @@ int tasks_ai_extract(struct queue_run *run)
     req.task = "extract";
     req.input = text;
     req.schema = schema_text;
+    store_ai_cache_key(ai_engine_model_id(env->ai), PROMPT_VERSION, req.task, schema_text, text,
+                       key);
+    if (cached(run, db, &req, key, &rc, &err))
+        goto out;   /* answered from the cache (or failed looking) */
     if ((rc = ai_engine_run(env->ai, &req, accept_json, &chk, &out, &err)))
         goto out;
     if (!(draft = draft_of(schema, out.text)) ||
@@ -149,8 +218,11 @@ int tasks_ai_extract(struct queue_run *run)
         json_object_set_new(draft, "form_version", json_integer(f.published_version)) ||
         json_object_set_new(draft, "machine_made", json_true()) ||
         json_object_set_new(draft, "review", json_string("pending")) ||
+        json_object_set_new(draft, "cached", json_false()) ||
         !(run->result = json_encode(draft)))
         rc = fmd_errf(&err, FMD_ENOMEM, "out of memory");
+    if (!rc && !strcmp(out.source, "model"))
+        remember(key, req.task, out.model, draft);
 out:
     if (rc) {
         snprintf(run->error, sizeof(run->error), "ai.extract: %s", err.msg);

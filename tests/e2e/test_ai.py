@@ -174,3 +174,24 @@ def test_a_missing_model_fails_the_start():
 def test_mkmodel_bad_arguments(args, needle):
     r = subprocess.run([BIN, "ai", "mkmodel", *args], capture_output=True, text=True)
     assert r.returncode == 1 and needle in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_model_answers_are_cached(modelled):
+    """The same text for the same form and model is answered from the cache."""
+    text = "Ada again: ada@example.org, age 36."
+    first = extract(modelled.admin, modelled.form, text)
+    second = extract(modelled.admin, modelled.form, text)
+    if first["source"] != "model":
+        pytest.skip("the random model ran out of tokens on this text")
+    assert first["cached"] is False and second["cached"] is True
+    assert second["data"] == first["data"]
+    other = extract(modelled.admin, modelled.form, text + " ")
+    assert other["cached"] is False
+    m = modelled.admin.get("/metrics").text
+    assert 'formd_ai_cache_total{task="extract",outcome="hit"}' in m, m
+
+
+def test_fallback_answers_are_not_cached(plain):
+    a = extract(plain.admin, plain.form)
+    b = extract(plain.admin, plain.form)
+    assert a["cached"] is False and b["cached"] is False
