@@ -506,6 +506,8 @@ static int cmd_worker(int argc, char **argv)
     db_close(db);
     app.cfg = &cfg;
     workers = cfg.workers > 0 ? (int)cfg.workers : 1;
+    if (!rc)   /* AI tasks run here too; analytics tasks are left to serve */
+        rc = open_ai(&cfg, &app.ai, &err);
     if (!rc)
         rc = db_writer_start(target, (int)cfg.commit_batch, &app.writer, &err);
     if (!rc)
@@ -519,6 +521,7 @@ static int cmd_worker(int argc, char **argv)
         log_info("stopping on signal %d", sig);
     }
     queue_pool_stop(app.workers, 20 * 1000);
+    ai_engine_close(app.ai);
     db_writer_stop(app.writer);
     db_pool_free(app.pool);
     metrics_reset();

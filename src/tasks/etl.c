@@ -33,8 +33,10 @@ int etl_task_run(struct queue_run *run)
     int rc;
 
     if (!env || !env->analytics) {
+        /* a formd worker process: leave it to formd serve, which holds the
+         * analytics database (DuckDB lets one process open it) */
         snprintf(run->error, sizeof(run->error), "analytics database is not open in this process");
-        run->permanent = 1;
+        run->retry_after_ms = 5000;
         return FMD_EUNAVAIL;
     }
     if (json_is_integer(batch) && json_integer_value(batch) > 0 &&
