@@ -3,6 +3,7 @@
  * the CPU takes seconds, so it runs on the queue, and the finished task's
  * result holds the answer (tasks/ai.h).
  *   POST /v1/forms/{fid}/ai/extract {text}: a submission draft from free text
+ *   POST /v1/forms/{fid}/ai/classify {submission_id}: one of the form's categories
  */
 #include "api/api.h"
 
@@ -12,6 +13,7 @@
 #include "core/mem.h"
 #include "queue/queue.h"
 #include "store/forms.h"
+#include "store/submissions.h"
 #include "tasks/ai.h"
 #include "core/banned.h"
 
@@ -76,6 +78,81 @@ void api_ai_extract(struct http_req *req)
     }
     memset(op, 0, sizeof(*op));
     op->kind = AI_EXTRACT_KIND;
+    fmd_strlcpy(op->project_id, f.project_id, sizeof(op->project_id));
+    if (!(op->payload = json_encode(payload))) {
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+        goto out;
+    }
+    api_write(req, enqueue_write, op, accepted_answer);
+out:
+    json_decref(payload);
+    json_decref(body);
+}
+
+/* 1 if the published version's settings name categories, 0 if not, or answered. */
+static int has_categories(struct http_req *req, const struct store_form *f)
+{
+    struct fmd_err err = {0};
+    json_error_t je;
+    json_t *settings;
+    char *text = NULL;
+    int n;
+
+    if (store_form_settings(api_db(req), f->id, f->published_version, &text, &err)) {
+        http_problem_err(req, &err);
+        return -1;
+    }
+    settings = json_loads(text, 0, &je);
+    fmd_free(text);
+    n = json_array_size(json_object_get(json_object_get(json_object_get(settings, "ai"),
+                                                        "classify"), "categories")) > 0;
+    json_decref(settings);
+    return n;
+}
+
+void api_ai_classify(struct http_req *req)
+{
+    static const char *const members[] = {"submission_id", NULL};
+    struct principal *pr = api_auth(req);
+    struct store_form f;
+    struct fmd_err err = {0};
+    struct ai_op *op;
+    json_t *body = NULL, *payload = NULL;
+    const char *sid;
+    char owner[ID_LEN + 1];
+    int version, deleted, rc;
+
+    if (!pr || api_load_form(req, pr, ROLE_EDITOR, &f))
+        return;
+    if (!(body = api_body_object(req)) || api_only_members(req, body, members))
+        goto out;
+    if (!(sid = json_get_str(body, "submission_id"))) {
+        http_problem(req, FMD_EINVAL, NULL, "'submission_id' must be a string", NULL);
+        goto out;
+    }
+    rc = store_submission_owner(api_db(req), sid, owner, &version, &deleted, &err);
+    if (rc == FMD_ENOTFOUND || (!rc && strcmp(owner, f.id))) {
+        api_not_found(req, "submission");   /* another form's is as good as none */
+        goto out;
+    }
+    if (rc) {
+        http_problem_err(req, &err);
+        goto out;
+    }
+    if (!f.published_version || (rc = has_categories(req, &f)) == 0) {
+        http_problem(req, FMD_ECONFLICT, "no_categories",
+                     "the form's published settings have no ai.classify.categories", NULL);
+        goto out;
+    }
+    if (rc < 0)
+        goto out;
+    if (!(op = arena_alloc(&req->arena, sizeof(*op))) ||
+        !(payload = json_pack("{s:s}", "submission_id", sid))) {
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+        goto out;
+    }
+    memset(op, 0, sizeof(*op));
+    op->kind = AI_CLASSIFY_KIND;
     fmd_strlcpy(op->project_id, f.project_id, sizeof(op->project_id));
     if (!(op->payload = json_encode(payload))) {
         http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);

@@ -79,6 +79,47 @@ static void slug_from_name(const char *name, char out[SLUG_MAX + 1])
         fmd_strlcpy(out, "form", SLUG_MAX + 1);
 }
 
+/*
+ * settings.ai.classify: {"categories": [{"name", "description"?, "keywords"?}],
+ * "auto"?: bool}, 1 to 50 categories with distinct names. 0, or answered 400.
+ */
+static int check_ai_settings(struct http_req *req, const json_t *ai)
+{
+    const json_t *cl = json_object_get(ai, "classify"), *cats, *c, *kw;
+    size_t i, j;
+
+    if (!json_is_object(ai) || (cl && !json_is_object(cl)))
+        goto bad;
+    if (!cl)
+        return 0;
+    cats = json_object_get(cl, "categories");
+    if (!json_is_array(cats) || json_array_size(cats) < 1 || json_array_size(cats) > 50 ||
+        (json_object_get(cl, "auto") && !json_is_boolean(json_object_get(cl, "auto"))))
+        goto bad;
+    json_array_foreach(cats, i, c) {
+        const char *name = json_get_str(c, "name");
+        if (!json_is_object(c) || !name || !api__valid_name(name) || strlen(name) > 100 ||
+            (json_object_get(c, "description") && !json_is_string(json_object_get(c, "description"))))
+            goto bad;
+        kw = json_object_get(c, "keywords");
+        if (kw && !json_is_array(kw))
+            goto bad;
+        for (j = 0; kw && j < json_array_size(kw); j++)
+            if (!json_is_string(json_array_get(kw, j)))
+                goto bad;
+        for (j = 0; j < i; j++)
+            if (!strcmp(json_get_str(json_array_get(cats, j), "name"), name))
+                goto bad;
+    }
+    return 0;
+bad:
+    http_problem(req, FMD_EINVAL, NULL,
+                 "'settings.ai' must be {\"classify\": {\"categories\": [{\"name\", "
+                 "\"description\"?, \"keywords\"?: [...]}, ...], \"auto\"?: true|false}} "
+                 "with 1 to 50 categories of distinct names", NULL);
+    return -1;
+}
+
 /* settings: an object; submission_limit, if present, a positive integer or null. */
 static int parse_settings(struct http_req *req, json_t *settings, struct definition *d)
 {
@@ -92,6 +133,8 @@ static int parse_settings(struct http_req *req, json_t *settings, struct definit
         http_problem(req, FMD_EINVAL, NULL, "'settings' must be an object", NULL);
         return -1;
     }
+    if (json_object_get(settings, "ai") && check_ai_settings(req, json_object_get(settings, "ai")))
+        return -1;
     lim = json_object_get(settings, "submission_limit");
     if (lim && json_is_null(lim)) {
         d->limit = 0;

@@ -267,6 +267,26 @@ int store_form_schema(struct db *db, const char *form_id, int version, char **ou
     return rc;
 }
 
+int store_form_settings(struct db *db, const char *form_id, int version, char **out,
+                        struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db, "SELECT settings FROM form_versions WHERE form_id = $1 AND "
+                            "version = $2", &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, form_id);
+    db_bind_int(st, 2, version);
+    rc = db_step(st, err);
+    if (rc == 1)
+        rc = (*out = fmd_strdup(db_col_text(st, 0) ? db_col_text(st, 0) : "{}")) ? 0
+           : fmd_errf(err, FMD_ENOMEM, "out of memory");
+    else if (rc == 0)
+        rc = fmd_errf(err, FMD_ENOTFOUND, "no such form version");
+    db_done(st);
+    return rc;
+}
+
 int store_form_save_draft(struct db *db, const char *form_id,
                           const struct store_version_doc *doc, int *version,
                           struct fmd_err *err)

@@ -60,6 +60,9 @@ int store_form_list(struct db *db, const char *project_id, const char *cursor, i
 /* The schema text of one version; *out owned by caller (fmd_free). */
 int store_form_schema(struct db *db, const char *form_id, int version, char **out,
                       struct fmd_err *err);
+/* A version's settings as JSON text into *out (fmd_free); FMD_ENOTFOUND. */
+int store_form_settings(struct db *db, const char *form_id, int version, char **out,
+                        struct fmd_err *err);
 /*
  * Replaces the draft: overwrites the draft version if it was never
  * published, else writes version published + 1. *version gets the draft's.

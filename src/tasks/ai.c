@@ -21,6 +21,7 @@
 #include "schema/validate.h"
 #include "store/ai_cache.h"
 #include "store/forms.h"
+#include "store/submissions.h"
 #include "store/schema_cache.h"
 #include "tasks/tasks.h"
 #include "core/banned.h"
@@ -213,7 +214,7 @@ int tasks_ai_extract(struct queue_run *run)
     if (!(draft = draft_of(schema, out.text)) ||
         json_object_set_new(draft, "source", json_string(out.source)) ||
         json_object_set_new(draft, "model", json_string(out.model)) ||
-        json_object_set_new(draft, "reason", json_string(out.reason)) ||
+        json_object_set_new(draft, "fallback_reason", json_string(out.reason)) ||
         json_object_set_new(draft, "prompt_version", json_string(PROMPT_VERSION)) ||
         json_object_set_new(draft, "form_version", json_integer(f.published_version)) ||
         json_object_set_new(draft, "machine_made", json_true()) ||
@@ -233,6 +234,159 @@ out:
     ai_outcome_release(&out);
     schema_free(owned);
     fmd_free(schema_text);
+    buf_release(&prefix);
+    buf_release(&prompt);
+    buf_release(&grammar);
+    if (db)
+        db_pool_put(env->pool, db);
+    return rc;
+}
+
+/* ---- ai.classify ---- */
+
+#define CLASSIFY_VERSION "classify-1"
+
+/* The answer's schema: one of the category names and a short reason. */
+static json_t *classify_schema(const json_t *categories)
+{
+    json_t *names = json_array(), *c;
+    size_t i;
+
+    json_array_foreach(categories, i, c)
+        json_array_append_new(names, json_string(json_get_str(c, "name")));
+    return json_pack("{s:s, s:b, s:[s, s], s:{s:{s:o}, s:{s:s, s:i, s:i}}}", "type", "object",
+                     "additionalProperties", 0, "required", "category", "reason", "properties",
+                     "category", "enum", names, "reason", "type", "string", "minLength", 1,
+                     "maxLength", 200);
+}
+
+/* The instructions: the categories, as the form's settings describe them. */
+static int classify_prefix(struct buf *b, const json_t *categories)
+{
+    const json_t *c, *kw;
+    size_t i, j;
+    int rc = buf_adds(b, "You sort the answers of a form into one category. Categories:\n");
+
+    json_array_foreach(categories, i, c) {
+        rc = rc || buf_printf(b, "- %s", json_get_str(c, "name"));
+        if (json_get_str(c, "description"))
+            rc = rc || buf_printf(b, ": %s", json_get_str(c, "description"));
+        kw = json_object_get(c, "keywords");
+        for (j = 0; j < json_array_size(kw); j++)
+            rc = rc || buf_printf(b, "%s%s", j ? ", " : " (keywords: ",
+                                  json_string_value(json_array_get(kw, j)));
+        rc = rc || buf_adds(b, json_array_size(kw) ? ")\n" : "\n");
+    }
+    return rc || buf_adds(b, "Reply with one JSON object: {\"category\": the category's name, "
+                             "\"reason\": why, in a few words}.\n");
+}
+
+int tasks_ai_classify(struct queue_run *run)
+{
+    const struct tasks_env *env = tasks__env();
+    const char *sid = json_get_str(run->payload, "submission_id");
+    struct store_form f;
+    struct ai_outcome out = {0};
+    struct fmd_err err = {0};
+    struct ai_request req = {0};
+    struct buf prefix, prompt, grammar;
+    struct schema *answer = NULL;
+    struct check chk;
+    struct db *db = NULL;
+    json_t *sub = NULL, *settings = NULL, *ans_schema = NULL, *rules_schema = NULL, *res = NULL;
+    const json_t *categories;
+    char form_id[ID_LEN + 1], key[AI_CACHE_KEY_HEX] = "";
+    char *settings_text = NULL, *data = NULL, *rules_text = NULL, *cats_text = NULL;
+    json_error_t je;
+    int rc, version, deleted;
+
+    buf_init(&prefix, 1 << 20);
+    buf_init(&prompt, 1 << 20);
+    buf_init(&grammar, 1 << 20);
+    if (!env->ai || !sid) {
+        rc = fmd_errf(&err, env->ai ? FMD_EINVAL : FMD_EUNAVAIL,
+                      env->ai ? "payload needs 'submission_id'" : "AI is not available here");
+        run->permanent = 1;
+        goto out;
+    }
+    if ((rc = db_pool_get(env->pool, &db, &err)) ||
+        (rc = store_submission_owner(db, sid, form_id, &version, &deleted, &err)) ||
+        (rc = store_form_get(db, form_id, &f, &err)) ||
+        (rc = store_form_settings(db, form_id, f.published_version ? f.published_version
+                                                                   : version, &settings_text,
+                                  &err)) ||
+        (rc = store_submission_get(db, sid, &sub, NULL, &err)))
+        goto out;
+    settings = json_loads(settings_text, 0, &je);
+    categories = json_object_get(json_object_get(json_object_get(settings, "ai"), "classify"),
+                                 "categories");
+    if (!json_array_size(categories)) {
+        rc = fmd_errf(&err, FMD_ECONFLICT, "form '%s' has no categories in settings.ai.classify",
+                      form_id);
+        run->permanent = 1;
+        goto out;
+    }
+    if (!(data = json_encode(json_object_get(sub, "data"))) ||
+        !(ans_schema = classify_schema(categories)) ||
+        !(rules_schema = json_pack("{s:O}", "categories", categories)) ||
+        !(rules_text = json_encode(rules_schema)) || !(cats_text = json_encode(categories)) ||
+        classify_prefix(&prefix, categories) ||
+        buf_printf(&prompt, "Answers:\n%s\nJSON:", data)) {
+        rc = fmd_errf(&err, FMD_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = schema_compile(ans_schema, &answer, &err)))
+        goto out;
+    if (ai_grammar_from_schema(ans_schema, &grammar, &err)) {
+        buf_reset(&grammar);
+        memset(&err, 0, sizeof(err));
+    }
+    chk.schema = answer;
+    req.prefix = prefix.p;
+    req.prompt = prompt.p;
+    req.grammar = grammar.len ? grammar.p : NULL;
+    req.limits.max_tokens = 160;
+    req.limits.timeout_ms = env->ai_timeout_ms;
+    req.task = "classify";
+    req.input = data;
+    req.schema = rules_text;
+    store_ai_cache_key(ai_engine_model_id(env->ai), CLASSIFY_VERSION, req.task, cats_text, data,
+                       key);
+    if (cached(run, db, &req, key, &rc, &err))
+        goto out;
+    if ((rc = ai_engine_run(env->ai, &req, accept_json, &chk, &out, &err)))
+        goto out;
+    res = json_loads(out.text ? out.text : "", 0, &je);
+    if (!json_is_object(res) || !json_get_str(res, "category")) {
+        rc = fmd_errf(&err, FMD_EINTERNAL, "the answer has no category");
+        goto out;
+    }
+    if (json_object_set_new(res, "submission_id", json_string(sid)) ||
+        json_object_set_new(res, "source", json_string(out.source)) ||
+        json_object_set_new(res, "model", json_string(out.model)) ||
+        json_object_set_new(res, "fallback_reason", json_string(out.reason)) ||
+        json_object_set_new(res, "prompt_version", json_string(CLASSIFY_VERSION)) ||
+        json_object_set_new(res, "cached", json_false()) ||
+        !(run->result = json_encode(res)))
+        rc = fmd_errf(&err, FMD_ENOMEM, "out of memory");
+    if (!rc && !strcmp(out.source, "model"))
+        remember(key, req.task, out.model, res);
+out:
+    if (rc) {
+        snprintf(run->error, sizeof(run->error), "ai.classify: %s", err.msg);
+        if (rc == FMD_ENOTFOUND)
+            run->permanent = 1;
+    }
+    json_decref(res);
+    json_decref(sub);
+    json_decref(settings);
+    json_decref(ans_schema);
+    json_decref(rules_schema);
+    schema_free(answer);
+    fmd_free(settings_text);
+    fmd_free(data);
+    fmd_free(rules_text);
+    fmd_free(cats_text);
     buf_release(&prefix);
     buf_release(&prompt);
     buf_release(&grammar);

@@ -7,7 +7,7 @@
  * form's JSON Schema when the schema is inside the grammar subset, and its
  * output must parse and validate either way; otherwise, or without a model,
  * the rules fallback extracts what it can. The result:
- *   {"data": {...}, "source": "model"|"fallback", "model", "reason",
+ *   {"data": {...}, "source": "model"|"fallback", "model", "fallback_reason",
  *    "valid": bool, "errors": [...], "machine_made": true,
  *    "review": "pending", "form_version"}
  * A fallback draft may miss required fields: "valid" and "errors" say so,
@@ -19,7 +19,17 @@
 #include "queue/worker.h"
 
 #define AI_EXTRACT_KIND "ai.extract"
+#define AI_CLASSIFY_KIND "ai.classify"
 
 int tasks_ai_extract(struct queue_run *run);
+
+/*
+ * "ai.classify" (payload {"submission_id"}): the submission's answers to one
+ * of the categories in its form's settings.ai.classify (published version),
+ * with a short reason: {"submission_id", "category", "reason", "source",
+ * "model", "fallback_reason", "prompt_version", "cached"}. The model answers
+ * under a grammar allowing only the category names.
+ */
+int tasks_ai_classify(struct queue_run *run);
 
 #endif

@@ -95,7 +95,7 @@ def modelled(model_file):
 def test_fallback_extracts_by_field_formats(plain):
     res = extract(plain.admin, plain.form)
     assert res["source"] == "fallback" and res["model"] == "rules"
-    assert res["reason"] == "no model is configured"
+    assert res["fallback_reason"] == "no model is configured"
     assert res["data"] == {"email": "ada@example.org", "age": 36, "contact": "phone"}
     assert res["valid"] is True and res["errors"] == []
     assert res["machine_made"] is True and res["review"] == "pending"
@@ -123,7 +123,7 @@ def test_model_output_always_validates(modelled):
         res = extract(modelled.admin, modelled.form, text)
         sources.append(res["source"])
         if res["source"] == "fallback":
-            assert res["reason"].startswith("model"), res
+            assert res["fallback_reason"].startswith("model"), res
             continue
         assert res["model"].startswith("tiny.gguf")
         assert res["valid"] is True, res
@@ -195,3 +195,87 @@ def test_fallback_answers_are_not_cached(plain):
     a = extract(plain.admin, plain.form)
     b = extract(plain.admin, plain.form)
     assert a["cached"] is False and b["cached"] is False
+
+
+# ---- classification ----
+
+CATEGORIES = {"ai": {"classify": {"categories": [
+    {"name": "billing", "description": "payments and invoices",
+     "keywords": ["invoice", "charged", "refund"]},
+    {"name": "delivery", "keywords": ["late", "parcel", "courier"]},
+    {"name": "other"}]}}}
+
+
+def classify_form(s):
+    admin = s.admin
+    r = admin.post(f"/v1/projects/{s.pid}/forms", {
+        "name": "Support", "settings": CATEGORIES,
+        "fields": [{"name": "message", "type": "textarea", "required": True}]})
+    assert r.status_code == 201, r.text
+    form = r.json()
+    publish(admin, form["id"])
+    return form
+
+
+def submit(admin, form, message):
+    r = admin.post(f"/v1/public/forms/{form['slug']}/submissions", {"data": {"message": message}})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def classify(admin, form, sid):
+    r = admin.post(f"/v1/forms/{form['id']}/ai/classify", {"submission_id": sid})
+    assert r.status_code == 202, r.text
+    t = wait_task(admin, r.json()["task_id"])
+    assert t["state"] == "completed", t
+    return t["result"]
+
+
+def test_fallback_classifies_by_keywords(plain):
+    form = classify_form(plain)
+    res = classify(plain.admin, form, submit(plain.admin, form, "I was charged twice, refund!"))
+    assert res["category"] == "billing" and res["source"] == "fallback", res
+    assert "charged" in res["reason"]
+    res = classify(plain.admin, form, submit(plain.admin, form, "My parcel is late"))
+    assert res["category"] == "delivery", res
+    res = classify(plain.admin, form, submit(plain.admin, form, "Lovely weather"))
+    assert res["category"] == "other", res
+
+
+def test_model_picks_one_of_the_categories(modelled):
+    form = classify_form(modelled)
+    sid = submit(modelled.admin, form, "I was charged twice")
+    res = classify(modelled.admin, form, sid)
+    assert res["category"] in ("billing", "delivery", "other"), res
+    assert res["submission_id"] == sid
+    if res["source"] == "model":
+        assert 1 <= len(res["reason"]) <= 200
+
+
+def test_classify_bad_requests(plain):
+    admin = plain.admin
+    form = classify_form(plain)
+    problem(admin.post(f"/v1/forms/{form['id']}/ai/classify", {}), 400)
+    problem(admin.post(f"/v1/forms/{form['id']}/ai/classify",
+                       {"submission_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"}), 404)
+    other = submit(admin, classify_form(plain), "x")   # a submission of another form
+    problem(admin.post(f"/v1/forms/{form['id']}/ai/classify", {"submission_id": other}), 404)
+    # a form without categories
+    r = admin.post(f"/v1/public/forms/{plain.form['slug']}/submissions",
+                   {"data": {"email": "a@b.org"}})
+    problem(admin.post(f"/v1/forms/{plain.form['id']}/ai/classify",
+                       {"submission_id": r.json()["id"]}), 409, "no_categories")
+
+
+@pytest.mark.parametrize("ai", [
+    "x", {"classify": []}, {"classify": {"categories": []}},
+    {"classify": {"categories": [{"name": ""}]}},
+    {"classify": {"categories": [{"name": "a"}, {"name": "a"}]}},
+    {"classify": {"categories": [{"name": "a", "keywords": "k"}]}},
+    {"classify": {"categories": [{"name": "a"}], "auto": "yes"}},
+])
+def test_bad_ai_settings(plain, ai):
+    r = plain.admin.post(f"/v1/projects/{plain.pid}/forms", {
+        "name": "Bad", "settings": {"ai": ai}, "fields": [{"name": "m", "type": "text"}]})
+    p = problem(r, 400)
+    assert "settings.ai" in p["detail"], p
