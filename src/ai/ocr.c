@@ -21,13 +21,25 @@
  * page layout analysis before that is not interruptible.
  *
  * Chatter: Tesseract's tprintf goes to its global "debug_file" variable, set
- * to /dev/null once; leptonica's messages are switched off once.
+ * to /dev/null once; leptonica's messages are switched off once. libpng's
+ * own error handler still prints a line for a corrupt PNG.
+ *
+ * Threads: Debian's Tesseract is built with OpenMP and runs parts of its LSTM
+ * on 4 threads per page. Here that made a page ~10x slower (290 ms against
+ * 25 ms, 2 cores) and would multiply with calls in parallel, so OpenMP's
+ * max-active-levels is set to 0 once (each parallel region runs on its
+ * caller's thread), the same as OMP_THREAD_LIMIT=1, unless the environment
+ * sets OMP_THREAD_LIMIT or OMP_MAX_ACTIVE_LEVELS itself. Tesseract is the only
+ * OpenMP user in formd (llama.cpp is built with GGML_OPENMP=OFF). The call is
+ * looked up with dlsym since libgomp comes in through libtesseract.
  */
 #include "ai/ocr.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <leptonica/allheaders.h>
@@ -56,8 +68,14 @@ struct deadline {
 
 static void quiet(void)
 {
+    void (*set_levels)(int);
     TessBaseAPI *api;
 
+    if (!getenv("OMP_THREAD_LIMIT") && !getenv("OMP_MAX_ACTIVE_LEVELS")) {
+        *(void **)&set_levels = dlsym(RTLD_DEFAULT, "omp_set_max_active_levels");
+        if (set_levels)
+            set_levels(0);
+    }
     setMsgSeverity(L_SEVERITY_NONE);
     /* debug_file is global: setting it through any handle sets it for all. */
     api = TessBaseAPICreate();

@@ -22,6 +22,7 @@
 #include "db/rows.h"
 #include "store/schema_cache.h"
 #include "store/submissions.h"
+#include "tasks/ai.h"
 #include "tasks/webhook.h"
 #include "core/banned.h"
 
@@ -116,8 +117,11 @@ static int submit_write(struct db *db, void *arg, struct fmd_err *err)
     if ((rc = store_form_take_slot(db, s->row.form_id, err)) ||
         (rc = store_submission_insert(db, &s->row, err)))
         return rc;
-    return webhook_submission_event(db, s->project_id, s->row.form_id, "submission.created",
-                                    s->row.id, err);
+    if ((rc = webhook_submission_event(db, s->project_id, s->row.form_id, "submission.created",
+                                       s->row.id, err)))
+        return rc;
+    return tasks_ai_on_submission(db, s->project_id, s->row.form_id, s->row.form_version,
+                                  s->row.id, err);
 }
 
 /* The 201 for a stored submission, the same whether it is new or replayed. */

@@ -16,6 +16,7 @@
 #ifndef FMD_TASKS_AI_H
 #define FMD_TASKS_AI_H
 
+#include "db/db.h"
 #include "queue/worker.h"
 
 #define AI_EXTRACT_KIND "ai.extract"
@@ -31,5 +32,14 @@ int tasks_ai_extract(struct queue_run *run);
  * under a grammar allowing only the category names.
  */
 int tasks_ai_classify(struct queue_run *run);
+
+/*
+ * Inside the transaction that stores a new submission: enqueues its
+ * ai.classify task when version's settings say "ai.classify.auto": true, so
+ * no submission is stored without its classification to come. 0 or the
+ * database's error.
+ */
+int tasks_ai_on_submission(struct db *db, const char *project_id, const char *form_id,
+                           int version, const char *submission_id, struct fmd_err *err);
 
 #endif

@@ -6,6 +6,7 @@ A random-weight model writes nonsense, but under the grammar compiled from
 the form's schema its nonsense always parses and validates: that is what is
 checked. What the fallback extracts is checked value by value.
 """
+import json
 import os
 import subprocess
 import tempfile
@@ -279,3 +280,30 @@ def test_bad_ai_settings(plain, ai):
         "name": "Bad", "settings": {"ai": ai}, "fields": [{"name": "m", "type": "text"}]})
     p = problem(r, 400)
     assert "settings.ai" in p["detail"], p
+
+
+def test_auto_classification_of_every_new_submission(plain):
+    admin = plain.admin
+    settings = json.loads(json.dumps(CATEGORIES))
+    settings["ai"]["classify"]["auto"] = True
+    r = admin.post(f"/v1/projects/{plain.pid}/forms", {
+        "name": "Auto", "settings": settings,
+        "fields": [{"name": "message", "type": "textarea", "required": True}]})
+    form = r.json()
+    publish(admin, form["id"])
+    sid = submit(admin, form, "Where is my parcel? The courier is late.")
+    deadline = time.time() + (60 if ASAN else 30)
+    found = None
+    while time.time() < deadline and not found:
+        for t in admin.get("/v1/tasks?kind=ai.classify&limit=200").json()["items"]:
+            if t["state"] == "completed" and t["result"]["submission_id"] == sid:
+                found = t
+        time.sleep(0.2)
+    assert found, "no ai.classify task ran for the new submission"
+    assert found["result"]["category"] == "delivery", found
+    # a form without "auto" enqueues nothing
+    other = classify_form(plain)
+    sid2 = submit(admin, other, "I was charged twice")
+    time.sleep(0.5)
+    tasks = admin.get("/v1/tasks?kind=ai.classify&limit=200").json()["items"]
+    assert not any(t["result"] and t["result"].get("submission_id") == sid2 for t in tasks)
