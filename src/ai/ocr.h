@@ -49,8 +49,10 @@ struct ai_ocr_stats {
  *
  * Size limits are checked before decoding, from the format's header:
  * FMD_ETOOBIG for more than max_bytes of input or max_pixels. The time limit
- * covers recognition (Tesseract's monitor), not decoding or page layout
- * analysis, which are bounded by the size limits. Fails with FMD_EINVAL
+ * counts from the call's start but is enforced during recognition only
+ * (Tesseract's monitor, checked between words, stops within ~50 ms):
+ * decoding, starting an engine and page layout analysis are not interrupted
+ * and are bounded by the size limits instead. Fails with FMD_EINVAL
  * ("not an image formd can read") for bytes leptonica cannot decode,
  * FMD_EMEDIA for GIF, FMD_ETIMEOUT, FMD_EUNAVAIL when the model cannot be
  * loaded, FMD_EINTERNAL when Tesseract fails, FMD_ENOMEM.

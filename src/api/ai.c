@@ -4,6 +4,7 @@
  * result holds the answer (tasks/ai.h).
  *   POST /v1/forms/{fid}/ai/extract {text}: a submission draft from free text
  *   POST /v1/forms/{fid}/ai/classify {submission_id}: one of the form's categories
+ *   POST /v1/ai/generate-form {description, project_id?}: a form draft from words
  */
 #include "api/api.h"
 
@@ -30,7 +31,8 @@ static int enqueue_write(struct db *db, void *arg, struct fmd_err *err)
 {
     struct ai_op *op = arg;
     struct queue_new t = {.kind = op->kind, .queue = "default", .payload = op->payload,
-                          .max_attempts = 3, .project_id = op->project_id};
+                          .max_attempts = 3,
+                          .project_id = op->project_id[0] ? op->project_id : NULL};
     int existing = 0;
     return queue_enqueue(db, &t, op->task_id, &existing, err);
 }
@@ -154,6 +156,54 @@ void api_ai_classify(struct http_req *req)
     memset(op, 0, sizeof(*op));
     op->kind = AI_CLASSIFY_KIND;
     fmd_strlcpy(op->project_id, f.project_id, sizeof(op->project_id));
+    if (!(op->payload = json_encode(payload))) {
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+        goto out;
+    }
+    api_write(req, enqueue_write, op, accepted_answer);
+out:
+    json_decref(payload);
+    json_decref(body);
+}
+
+void api_ai_generate_form(struct http_req *req)
+{
+    static const char *const members[] = {"description", "project_id", NULL};
+    struct principal *pr = api_auth(req);
+    struct ai_op *op;
+    json_t *body = NULL, *payload = NULL;
+    const char *desc, *pid;
+
+    if (!pr || !(body = api_body_object(req)) || api_only_members(req, body, members))
+        goto out;
+    desc = json_get_str(body, "description");
+    pid = json_get_str(body, "project_id");
+    if (!desc || !*desc || strlen(desc) > TEXT_MAX) {
+        http_problem(req, FMD_EINVAL, NULL, "'description' must be a non-empty string of at "
+                                            "most 64 KiB", NULL);
+        goto out;
+    }
+    if (json_object_get(body, "project_id") && !pid) {
+        http_problem(req, FMD_EINVAL, NULL, "'project_id' must be a string", NULL);
+        goto out;
+    }
+    /* an editor of the project the form is for, or of every project */
+    if (!pid && api_role_on(pr, "") < ROLE_EDITOR) {
+        http_problem(req, FMD_EFORBIDDEN, NULL, "give the 'project_id' of a project you edit",
+                     NULL);
+        goto out;
+    }
+    if (pid && api_require(req, pr, pid, ROLE_EDITOR, "project"))
+        goto out;
+    if (!(op = arena_alloc(&req->arena, sizeof(*op))) ||
+        !(payload = json_pack("{s:s}", "description", desc))) {
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+        goto out;
+    }
+    memset(op, 0, sizeof(*op));
+    op->kind = AI_GENERATE_FORM_KIND;
+    if (pid)
+        fmd_strlcpy(op->project_id, pid, sizeof(op->project_id));
     if (!(op->payload = json_encode(payload))) {
         http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
         goto out;

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "metrics/metrics.h"
+#include "schema/fields.h"
 #include "schema/validate.h"
 #include "store/ai_cache.h"
 #include "store/forms.h"
@@ -420,4 +421,118 @@ int tasks_ai_on_submission(struct db *db, const char *project_id, const char *fo
     snprintf(payload, sizeof(payload), "{\"submission_id\":\"%s\"}", submission_id);
     t.payload = payload;
     return queue_enqueue(db, &t, task_id, &existing, err);
+}
+
+/* ---- ai.generate_form ---- */
+
+#define GENERATE_VERSION "generate-form-1"
+
+/* What the model writes: a fields list formd's fields compiler can take.
+ * Names cannot be kept unique by a grammar; the acceptance check compiles. */
+static const char fields_answer_schema[] =
+    "{\"type\":\"array\",\"minItems\":1,\"maxItems\":20,\"items\":{\"type\":\"object\","
+    "\"additionalProperties\":false,\"required\":[\"name\",\"type\",\"label\"],\"properties\":{"
+    "\"name\":{\"type\":\"string\",\"pattern\":\"^[a-z][a-z0-9_]{0,23}$\"},"
+    "\"type\":{\"enum\":[\"text\",\"textarea\",\"email\",\"url\",\"phone\",\"date\",\"number\","
+    "\"integer\",\"rating\",\"checkbox\",\"select\",\"multiselect\"]},"
+    "\"label\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":60},"
+    "\"required\":{\"type\":\"boolean\"},"
+    "\"options\":{\"type\":\"array\",\"minItems\":2,\"maxItems\":8,\"items\":{\"type\":\"string\","
+    "\"minLength\":1,\"maxLength\":30},\"uniqueItems\":true}}}}";
+
+/* Accepted when it parses and the fields compiler takes it (unique names,
+ * options where a choice needs them). */
+static int accept_fields(void *arg, const char *text, char *why)
+{
+    struct fmd_err err = {0};
+    json_error_t je;
+    json_t *v = json_loads(text, 0, &je), *schema = NULL;
+    int ok = 0;
+
+    (void)arg;
+    if (!json_is_array(v))
+        snprintf(why, 256, "model output is not a JSON array");
+    else if (fields_compile(v, &schema, &err))
+        snprintf(why, 256, "model output is not a valid form: %.200s", err.msg);
+    else
+        ok = 1;
+    json_decref(schema);
+    json_decref(v);
+    return ok;
+}
+
+int tasks_ai_generate_form(struct queue_run *run)
+{
+    const struct tasks_env *env = tasks__env();
+    const char *desc = json_get_str(run->payload, "description");
+    struct ai_outcome out = {0};
+    struct fmd_err err = {0};
+    struct ai_request req = {0};
+    struct buf prompt, grammar;
+    struct db *db = NULL;
+    json_t *fields = NULL, *schema = NULL, *res = NULL, *answer = NULL;
+    char key[AI_CACHE_KEY_HEX] = "";
+    json_error_t je;
+    int rc;
+
+    buf_init(&prompt, 1 << 20);
+    buf_init(&grammar, 1 << 20);
+    if (!env->ai || !desc || !*desc || strlen(desc) > MAX_TEXT) {
+        rc = fmd_errf(&err, env->ai ? FMD_EINVAL : FMD_EUNAVAIL,
+                      env->ai ? "payload needs a 'description' of at most 64 KiB"
+                              : "AI is not available here");
+        run->permanent = 1;
+        goto out;
+    }
+    if (!(answer = json_loads(fields_answer_schema, 0, &je)) ||
+        buf_printf(&prompt, "Description:\n%s\nFields:", desc)) {
+        rc = fmd_errf(&err, FMD_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (ai_grammar_from_schema(answer, &grammar, &err)) {
+        buf_reset(&grammar);
+        memset(&err, 0, sizeof(err));
+    }
+    req.prefix = "You design forms. From a description, write the form's fields as a JSON "
+                 "array of {\"name\": snake_case, \"type\": text|textarea|email|url|phone|date|"
+                 "number|integer|rating|checkbox|select|multiselect, \"label\", \"required\"?, "
+                 "\"options\"?: [...] for select and multiselect}. Names must differ.\n";
+    req.prompt = prompt.p;
+    req.grammar = grammar.len ? grammar.p : NULL;
+    req.limits.max_tokens = 768;
+    req.limits.timeout_ms = env->ai_timeout_ms;
+    req.task = "generate_form";
+    req.input = desc;
+    store_ai_cache_key(ai_engine_model_id(env->ai), GENERATE_VERSION, req.task, NULL, desc, key);
+    if ((rc = db_pool_get(env->pool, &db, &err)))
+        goto out;
+    if (cached(run, db, &req, key, &rc, &err))
+        goto out;
+    if ((rc = ai_engine_run(env->ai, &req, accept_fields, NULL, &out, &err)))
+        goto out;
+    fields = json_loads(out.text ? out.text : "", 0, &je);
+    if (!json_is_array(fields) || fields_compile(fields, &schema, &err)) {
+        rc = fmd_errf(&err, FMD_EINTERNAL, "the generated fields do not compile: %s", err.msg);
+        goto out;
+    }
+    if (!(res = json_pack("{s:O, s:O, s:s, s:s, s:s, s:s, s:b}", "fields", fields, "schema",
+                          schema, "source", out.source, "model", out.model, "fallback_reason",
+                          out.reason, "prompt_version", GENERATE_VERSION, "cached", 0)) ||
+        !(run->result = json_encode(res)))
+        rc = fmd_errf(&err, FMD_ENOMEM, "out of memory");
+    if (!rc && !strcmp(out.source, "model"))
+        remember(key, req.task, out.model, res);
+out:
+    if (rc)
+        snprintf(run->error, sizeof(run->error), "ai.generate_form: %s", err.msg);
+    json_decref(res);
+    json_decref(fields);
+    json_decref(schema);
+    json_decref(answer);
+    ai_outcome_release(&out);
+    buf_release(&prompt);
+    buf_release(&grammar);
+    if (db)
+        db_pool_put(env->pool, db);
+    return rc;
 }

@@ -21,6 +21,7 @@
 
 #define AI_EXTRACT_KIND "ai.extract"
 #define AI_CLASSIFY_KIND "ai.classify"
+#define AI_GENERATE_FORM_KIND "ai.generate_form"
 
 int tasks_ai_extract(struct queue_run *run);
 
@@ -32,6 +33,16 @@ int tasks_ai_extract(struct queue_run *run);
  * under a grammar allowing only the category names.
  */
 int tasks_ai_classify(struct queue_run *run);
+
+/*
+ * "ai.generate_form" (payload {"description"}): a form definition in the
+ * fields shorthand from a description in words, as a draft: {"fields",
+ * "schema" (what they compile to), "source", "model", "fallback_reason",
+ * "prompt_version", "cached"}. The model writes under a grammar of the
+ * fields shorthand, and its answer must compile (names unique, options
+ * where a choice needs them), else the rules fallback answers.
+ */
+int tasks_ai_generate_form(struct queue_run *run);
 
 /*
  * Inside the transaction that stores a new submission: enqueues its

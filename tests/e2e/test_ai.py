@@ -307,3 +307,56 @@ def test_auto_classification_of_every_new_submission(plain):
     time.sleep(0.5)
     tasks = admin.get("/v1/tasks?kind=ai.classify&limit=200").json()["items"]
     assert not any(t["result"] and t["result"].get("submission_id") == sid2 for t in tasks)
+
+
+# ---- form generation ----
+
+def generate(admin, body):
+    r = admin.post("/v1/ai/generate-form", body)
+    assert r.status_code == 202, r.text
+    t = wait_task(admin, r.json()["task_id"])
+    assert t["state"] == "completed", t
+    return t["result"]
+
+
+def test_fallback_generates_a_form_that_works(plain):
+    res = generate(plain.admin, {"description": "A contact form with name, email (required), "
+                                                "phone number, and choose one of sales, support "
+                                                "or billing. Would you recommend us?"})
+    assert res["source"] == "fallback"
+    names = {f["name"]: f for f in res["fields"]}
+    assert names["email"]["type"] == "email" and names["email"].get("required") is True
+    assert any(f["type"] == "select" and f["options"] == ["sales", "support", "billing"]
+               for f in res["fields"]), res["fields"]
+    assert any(f["type"] == "checkbox" for f in res["fields"]), res["fields"]
+    # the draft is a form formd takes as it is
+    r = plain.admin.post(f"/v1/projects/{plain.pid}/forms",
+                         {"name": "Generated", "fields": res["fields"]})
+    assert r.status_code == 201, r.text
+    assert res["schema"]["type"] == "object"
+
+
+def test_model_generates_fields_that_compile(modelled):
+    res = generate(modelled.admin, {"description": "An event sign-up form",
+                                    "project_id": modelled.pid})
+    r = modelled.admin.post(f"/v1/projects/{modelled.pid}/forms",
+                            {"name": "Generated", "fields": res["fields"]})
+    assert r.status_code == 201, (res, r.text)
+
+
+def test_generate_form_bad_requests(plain):
+    admin = plain.admin
+    problem(admin.post("/v1/ai/generate-form", {}), 400)
+    problem(admin.post("/v1/ai/generate-form", {"description": ""}), 400)
+    problem(admin.post("/v1/ai/generate-form", {"description": "x", "project_id": 5}), 400)
+    problem(admin.post("/v1/ai/generate-form", {"description": "x", "extra": 1}), 400)
+    problem(Client(plain).post("/v1/ai/generate-form", {"description": "x"}), 401)
+    editor = plain.cli("admin", "create-key", "--name", "e", "--role", "editor", "--project",
+                       plain.pid).stdout.strip()
+    problem(admin.as_(editor).post("/v1/ai/generate-form", {"description": "x"}), 403)
+    other = make_project(admin, "Not theirs")
+    problem(admin.as_(editor).post("/v1/ai/generate-form",
+                                   {"description": "x", "project_id": other}), 404)
+    r = admin.as_(editor).post("/v1/ai/generate-form",
+                               {"description": "a survey", "project_id": plain.pid})
+    assert r.status_code == 202, r.text
