@@ -7,7 +7,7 @@
 #   make bench    bench/*.sh: formd side by side with its peers (nginx, BullMQ, ajv, sqlite3)
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libsodium libpcre2-8 libcurl xlsxwriter
+PKGS    := libmicrohttpd jansson sqlite3 libsodium libpcre2-8 libcurl xlsxwriter tesseract lept
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 # DuckDB is not in Debian: scripts/bootstrap puts it in a cache keyed by version.

@@ -5,11 +5,13 @@
  *   POST /v1/forms/{fid}/ai/extract {text}: a submission draft from free text
  *   POST /v1/forms/{fid}/ai/classify {submission_id}: one of the form's categories
  *   POST /v1/ai/generate-form {description, project_id?}: a form draft from words
+ *   POST /v1/forms/{fid}/ai/summarize {field?, from?, to?}: its text answers summarised
  */
 #include "api/api.h"
 
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/mem.h"
 #include "queue/queue.h"
@@ -204,6 +206,62 @@ void api_ai_generate_form(struct http_req *req)
     op->kind = AI_GENERATE_FORM_KIND;
     if (pid)
         fmd_strlcpy(op->project_id, pid, sizeof(op->project_id));
+    if (!(op->payload = json_encode(payload))) {
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+        goto out;
+    }
+    api_write(req, enqueue_write, op, accepted_answer);
+out:
+    json_decref(payload);
+    json_decref(body);
+}
+
+/* An RFC 3339 member into ms (absent or null: 0). 0, or answered 400. */
+static int time_member(struct http_req *req, const json_t *body, const char *name, int64_t *ms)
+{
+    const json_t *v = json_object_get(body, name);
+
+    *ms = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_string(v) && !clock_parse_rfc3339(json_string_value(v), ms))
+        return 0;
+    http_problem(req, FMD_EINVAL, NULL,
+                 arena_printf(&req->arena, "'%s' must be an RFC 3339 date-time", name), NULL);
+    return -1;
+}
+
+void api_ai_summarize(struct http_req *req)
+{
+    static const char *const members[] = {"field", "from", "to", NULL};
+    struct principal *pr = api_auth(req);
+    struct store_form f;
+    struct ai_op *op;
+    json_t *body = NULL, *payload = NULL;
+    const char *field;
+    int64_t from, to;
+
+    if (!pr || api_load_form(req, pr, ROLE_EDITOR, &f))
+        return;
+    if (!(body = api_body_object(req)) || api_only_members(req, body, members) ||
+        time_member(req, body, "from", &from) || time_member(req, body, "to", &to))
+        goto out;
+    field = json_get_str(body, "field");
+    if ((json_object_get(body, "field") && (!field || !*field)) || (from && to && from > to)) {
+        http_problem(req, FMD_EINVAL, NULL, field || !json_object_get(body, "field")
+                         ? "'from' must not be after 'to'" : "'field' must be a field's name",
+                     NULL);
+        goto out;
+    }
+    if (!(op = arena_alloc(&req->arena, sizeof(*op))) ||
+        !(payload = json_pack("{s:s, s:s?, s:I, s:I}", "form_id", f.id, "field", field, "from",
+                              (json_int_t)from, "to", (json_int_t)to))) {
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+        goto out;
+    }
+    memset(op, 0, sizeof(*op));
+    op->kind = AI_SUMMARIZE_KIND;
+    fmd_strlcpy(op->project_id, f.project_id, sizeof(op->project_id));
     if (!(op->payload = json_encode(payload))) {
         http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
         goto out;

@@ -247,3 +247,35 @@ int store_submission_history(struct db *db, const char *id, json_t **out,
     db_bind_text(st, 1, id);
     return rows_list(st, history_row, out, err);
 }
+
+int store_submission_texts(struct db *db, const char *form_id, const char *field, int64_t from,
+                           int64_t to, int limit,
+                           int (*fn)(void *arg, const char *text, size_t len), void *arg,
+                           struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db,
+                        "SELECT j.value FROM submissions s, json_each(s.data) j "
+                        "WHERE s.form_id = $1 AND s.deleted_at IS NULL AND s.created_at >= $2 "
+                        "AND s.created_at <= $3 AND j.type = 'text' AND length(j.value) > 0 "
+                        "AND ($4 IS NULL OR j.key = $4) ORDER BY s.created_at DESC LIMIT $5",
+                        &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, form_id);
+    db_bind_int(st, 2, from);
+    db_bind_int(st, 3, to ? to : INT64_MAX);
+    if (field)
+        db_bind_text(st, 4, field);
+    else
+        db_bind_null(st, 4);
+    db_bind_int(st, 5, limit);
+    while ((rc = db_step(st, err)) == 1) {
+        size_t len;
+        const char *t = db_col_textn(st, 0, &len);
+        if ((rc = fn(arg, t, len)))
+            break;
+    }
+    db_done(st);
+    return rc < 0 ? rc : 0;
+}

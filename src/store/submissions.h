@@ -59,6 +59,16 @@ int store_submission_edit(struct db *db, const char *id, const char *data, const
 int store_submission_set_deleted(struct db *db, const char *id, int deleted,
                                  struct fmd_err *err);
 int store_submission_purge(struct db *db, const char *id, struct fmd_err *err);
+/*
+ * Calls fn with each non-empty text answer (of field, or of any top-level
+ * field when field is NULL) of the form's live submissions created in
+ * [from, to] (to 0: no end), newest first, at most limit of them. fn's
+ * nonzero result stops the walk and is returned.
+ */
+int store_submission_texts(struct db *db, const char *form_id, const char *field, int64_t from,
+                           int64_t to, int limit,
+                           int (*fn)(void *arg, const char *text, size_t len), void *arg,
+                           struct fmd_err *err);
 /* {items: [{revision, data, edited_by, edited_at}]} oldest first. */
 int store_submission_history(struct db *db, const char *id, json_t **out,
                              struct fmd_err *err);

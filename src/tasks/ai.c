@@ -536,3 +536,168 @@ out:
         db_pool_put(env->pool, db);
     return rc;
 }
+
+/* ---- ai.summarize ---- */
+
+#define SUMMARIZE_VERSION "summarize-1"
+#define SUMMARY_CHUNK 6000        /* bytes of answers per model call: well inside 4096 tokens */
+#define SUMMARY_ANSWERS 5000      /* the newest answers read, at most */
+
+/* The answers gathered into chunks of at most SUMMARY_CHUNK bytes each. */
+struct chunks {
+    struct buf all;               /* answers, one a line */
+    size_t answers;
+};
+
+/* Text in valid UTF-8: each bad byte becomes U+FFFD, so the answer can be JSON. */
+static int add_clean(struct buf *b, const char *s, size_t n)
+{
+    size_t i = 0;
+    int rc = 0;
+
+    while (!rc && i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                 : (c & 0xF8) == 0xF0 ? 4 : 0, j;
+        int ok = k > 0 && i + k <= n && !(k == 2 && c < 0xC2);
+        for (j = 1; ok && j < k; j++)
+            ok = ((unsigned char)s[i + j] & 0xC0) == 0x80;
+        if (ok && c >= 0x20) {
+            rc = buf_add(b, s + i, k);
+            i += k;
+        } else {
+            rc = c == '\n' || c == '\t' ? buf_addc(b, ' ') : buf_add(b, "\xEF\xBF\xBD", ok ? 0 : 3);
+            i += ok ? k : 1;
+        }
+    }
+    return rc;
+}
+
+static int gather(void *arg, const char *text, size_t len)
+{
+    struct chunks *c = arg;
+
+    c->answers++;
+    return add_clean(&c->all, text, len) || buf_addc(&c->all, '\n') ? FMD_ENOMEM : 0;
+}
+
+static int accept_text(void *arg, const char *text, char *why)
+{
+    (void)arg;
+    if (!*text)
+        snprintf(why, 256, "model wrote nothing");
+    return *text != '\0';
+}
+
+/* One summary of text (answers or summaries): 0 and out filled, or the error. */
+static int summarize_once(const struct tasks_env *env, const char *text, int combine,
+                          struct ai_outcome *out, struct fmd_err *err)
+{
+    struct ai_request req = {0};
+    struct buf prompt;
+    int rc;
+
+    buf_init(&prompt, 2 * SUMMARY_CHUNK + 64);
+    if (buf_printf(&prompt, "%s\n%s\nSummary:", combine ? "Partial summaries:" : "Answers:",
+                   text))
+        return fmd_errf(err, FMD_ENOMEM, "out of memory");
+    req.prefix = combine ? "You combine partial summaries of a form's answers into one short "
+                           "summary: the main themes, how often each came up, notable "
+                           "outliers. Plain text, at most a paragraph.\n"
+                         : "You summarise the text answers of a form: the main themes, how "
+                           "often each came up, notable outliers. Plain text, at most a "
+                           "paragraph.\n";
+    req.prompt = prompt.p;
+    req.limits.max_tokens = 200;
+    req.limits.timeout_ms = env->ai_timeout_ms;
+    req.task = "summarize";
+    req.input = text;
+    rc = ai_engine_run(env->ai, &req, accept_text, NULL, out, err);
+    buf_release(&prompt);
+    return rc;
+}
+
+int tasks_ai_summarize(struct queue_run *run)
+{
+    const struct tasks_env *env = tasks__env();
+    const char *form_id = json_get_str(run->payload, "form_id");
+    const char *field = json_get_str(run->payload, "field");
+    int64_t from = json_integer_value(json_object_get(run->payload, "from"));
+    int64_t to = json_integer_value(json_object_get(run->payload, "to"));
+    struct chunks c = {.answers = 0};
+    struct buf partial;
+    struct fmd_err err = {0};
+    struct db *db = NULL;
+    json_t *res = NULL;
+    size_t at = 0, nchunks = 0, from_model = 0;
+    char model[160] = "rules";
+    int rc = 0;
+
+    buf_init(&c.all, (size_t)64 << 20);
+    buf_init(&partial, (size_t)16 << 20);
+    if (!env->ai || !form_id) {
+        rc = fmd_errf(&err, env->ai ? FMD_EINVAL : FMD_EUNAVAIL,
+                      env->ai ? "payload needs 'form_id'" : "AI is not available here");
+        run->permanent = 1;
+        goto out;
+    }
+    if ((rc = db_pool_get(env->pool, &db, &err)) ||
+        (rc = store_submission_texts(db, form_id, field, from, to, SUMMARY_ANSWERS, gather, &c,
+                                     &err)))
+        goto out;
+    /* chunk by whole answers; each chunk's summary, then one of them all */
+    while (!rc && at < c.all.len) {
+        struct ai_outcome o = {0};
+        size_t end = at + SUMMARY_CHUNK < c.all.len ? at + SUMMARY_CHUNK : c.all.len;
+        char saved;
+        while (end < c.all.len && end > at + 1 && c.all.p[end - 1] != '\n')
+            end--;
+        saved = c.all.p[end];
+        c.all.p[end] = '\0';
+        rc = summarize_once(env, c.all.p + at, 0, &o, &err);
+        c.all.p[end] = saved;
+        if (!rc) {
+            from_model += !strcmp(o.source, "model");
+            snprintf(model, sizeof(model), "%s", o.model);
+            rc = add_clean(&partial, o.text ? o.text : "", o.text ? strlen(o.text) : 0) ||
+                 buf_addc(&partial, '\n') ? fmd_errf(&err, FMD_ENOMEM, "out of memory") : 0;
+        }
+        ai_outcome_release(&o);
+        nchunks++;
+        at = end;
+        if (run->pool)
+            queue_run_progress(run, (double)at / (double)c.all.len * 0.9);
+    }
+    if (!rc && nchunks > 1) {   /* combine: the partial summaries are short */
+        struct ai_outcome o = {0};
+        if (!(rc = summarize_once(env, partial.p, 1, &o, &err))) {
+            from_model += !strcmp(o.source, "model");
+            buf_reset(&partial);
+            if (add_clean(&partial, o.text ? o.text : "", o.text ? strlen(o.text) : 0))
+                rc = fmd_errf(&err, FMD_ENOMEM, "out of memory");
+        }
+        ai_outcome_release(&o);
+    }
+    if (rc)
+        goto out;
+    while (partial.len && (partial.p[partial.len - 1] == '\n' || partial.p[partial.len - 1] == ' '))
+        partial.p[--partial.len] = '\0';
+    if (!(res = json_pack("{s:s, s:s?, s:I, s:I, s:s, s:s, s:s}", "form_id", form_id, "field",
+                          field, "answers", (json_int_t)c.answers, "chunks",
+                          (json_int_t)nchunks, "summary", partial.len ? partial.p : "",
+                          "source", from_model == 0 ? "fallback"
+                                    : from_model == nchunks + (nchunks > 1) ? "model" : "mixed",
+                          "prompt_version", SUMMARIZE_VERSION)) ||
+        json_object_set_new(res, "model", json_string(from_model ? model : "rules")) ||
+        !(run->result = json_encode(res)))
+        rc = fmd_errf(&err, FMD_ENOMEM, "out of memory");
+out:
+    if (rc)
+        snprintf(run->error, sizeof(run->error), "ai.summarize: %s", err.msg);
+    json_decref(res);
+    buf_release(&c.all);
+    buf_release(&partial);
+    if (db)
+        db_pool_put(env->pool, db);
+    return rc;
+}

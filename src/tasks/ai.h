@@ -22,6 +22,7 @@
 #define AI_EXTRACT_KIND "ai.extract"
 #define AI_CLASSIFY_KIND "ai.classify"
 #define AI_GENERATE_FORM_KIND "ai.generate_form"
+#define AI_SUMMARIZE_KIND "ai.summarize"
 
 int tasks_ai_extract(struct queue_run *run);
 
@@ -43,6 +44,15 @@ int tasks_ai_classify(struct queue_run *run);
  * where a choice needs them), else the rules fallback answers.
  */
 int tasks_ai_generate_form(struct queue_run *run);
+
+/*
+ * "ai.summarize" (payload {"form_id", "field"?, "from"?, "to"?}, times in
+ * ms): the text answers of the form's live submissions (the newest 5,000),
+ * in chunks that fit the model's context, each summarised, then the partial
+ * summaries combined: {"form_id", "field", "answers", "chunks", "summary",
+ * "source": "model"|"fallback"|"mixed", "model", "prompt_version"}.
+ */
+int tasks_ai_summarize(struct queue_run *run);
 
 /*
  * Inside the transaction that stores a new submission: enqueues its

@@ -360,3 +360,44 @@ def test_generate_form_bad_requests(plain):
     r = admin.as_(editor).post("/v1/ai/generate-form",
                                {"description": "a survey", "project_id": plain.pid})
     assert r.status_code == 202, r.text
+
+
+# ---- summaries ----
+
+def test_summarize_the_text_answers(plain):
+    admin = plain.admin
+    r = admin.post(f"/v1/projects/{plain.pid}/forms", {
+        "name": "Feedback", "fields": [{"name": "comment", "type": "textarea"},
+                                        {"name": "score", "type": "integer"}]})
+    form = r.json()
+    publish(admin, form["id"])
+    lines = ["The delivery was late again.", "Great service, friendly staff.",
+             "Delivery late, but staff friendly.", "Prices are too high.",
+             "The app crashed twice during checkout."]
+    for i in range(60):
+        r = admin.post(f"/v1/public/forms/{form['slug']}/submissions",
+                       {"data": {"comment": lines[i % len(lines)] + f" ({i})", "score": i % 5}})
+        assert r.status_code == 201
+    r = admin.post(f"/v1/forms/{form['id']}/ai/summarize", {"field": "comment"})
+    assert r.status_code == 202, r.text
+    t = wait_task(admin, r.json()["task_id"])
+    assert t["state"] == "completed", t
+    res = t["result"]
+    assert res["answers"] == 60 and res["chunks"] >= 1
+    assert res["source"] == "fallback" and res["summary"]
+    assert "late" in res["summary"].lower() or "delivery" in res["summary"].lower(), res
+    for bad in ({"field": ""}, {"from": "soon"},
+                {"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, {"x": 1}):
+        problem(admin.post(f"/v1/forms/{form['id']}/ai/summarize", bad), 400)
+
+
+def test_summarize_with_the_model(modelled):
+    admin = modelled.admin
+    for i in range(30):
+        admin.post(f"/v1/public/forms/{modelled.form['slug']}/submissions",
+                   {"data": {"email": f"p{i}@example.org", "contact": "email"}})
+    r = admin.post(f"/v1/forms/{modelled.form['id']}/ai/summarize", {})
+    t = wait_task(admin, r.json()["task_id"])
+    assert t["state"] == "completed", t
+    assert t["result"]["answers"] >= 30
+    assert t["result"]["source"] in ("model", "mixed", "fallback")
