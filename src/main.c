@@ -22,6 +22,7 @@
 #include "ai/engine.h"
 #include "ai/openai.h"
 #include "ai/mkmodel.h"
+#include "ai/ocr.h"
 #include "api/api.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -480,6 +481,7 @@ static int cmd_serve(int argc, char **argv)
     queue_pool_stop(app.workers, 20 * 1000);
     duck_close(app.analytics);
     ai_engine_close(app.ai);
+    ai_ocr_shutdown();
     db_writer_stop(app.writer);
     db_pool_free(app.pool);
     schema_cache_clear();
@@ -525,6 +527,7 @@ static int cmd_worker(int argc, char **argv)
     }
     queue_pool_stop(app.workers, 20 * 1000);
     ai_engine_close(app.ai);
+    ai_ocr_shutdown();
     db_writer_stop(app.writer);
     db_pool_free(app.pool);
     metrics_reset();

@@ -9,6 +9,7 @@
  */
 #include "api/api.h"
 
+#include <sodium.h>
 #include <string.h>
 
 #include "core/clock.h"
@@ -51,23 +52,47 @@ static void accepted_answer(struct http_req *req)
                                        op->kind, "state", "available"));
 }
 
+/* 1 if s is non-empty standard base64 (line breaks allowed), else 0. */
+static int valid_base64(const char *s)
+{
+    size_t n = s ? strlen(s) : 0, bin_len;
+    unsigned char *bin;
+    const char *end;
+    int ok;
+
+    if (!n || !(bin = fmd_malloc(n / 4 * 3 + 3)))
+        return 0;
+    ok = sodium_base642bin(bin, n / 4 * 3 + 3, s, n, "\r\n", &bin_len, &end,
+                           sodium_base64_VARIANT_ORIGINAL) == 0 && end == s + n && bin_len > 0;
+    fmd_free(bin);
+    return ok;
+}
+
 void api_ai_extract(struct http_req *req)
 {
-    static const char *const members[] = {"text", NULL};
+    static const char *const members[] = {"text", "image", NULL};
     struct principal *pr = api_auth(req);
     struct store_form f;
     struct ai_op *op;
     json_t *body = NULL, *payload = NULL;
-    const char *text;
+    const char *text, *image;
 
     if (!pr || api_load_form(req, pr, ROLE_EDITOR, &f))
         return;
     if (!(body = api_body_object(req)) || api_only_members(req, body, members))
         goto out;
     text = json_get_str(body, "text");
-    if (!text || !*text || strlen(text) > TEXT_MAX) {
-        http_problem(req, FMD_EINVAL, NULL, "'text' must be a non-empty string of at most "
-                                            "64 KiB", NULL);
+    image = json_get_str(body, "image");
+    if ((json_object_get(body, "text") && (!text || !*text || strlen(text) > TEXT_MAX)) ||
+        (!text && !image)) {
+        http_problem(req, FMD_EINVAL, NULL, "give 'text', a non-empty string of at most 64 KiB, "
+                                            "or 'image', a scanned page in base64, or both",
+                     NULL);
+        goto out;
+    }
+    /* the image is checked as base64 here; as an image, by the task (OCR) */
+    if (json_object_get(body, "image") && !valid_base64(image)) {
+        http_problem(req, FMD_EINVAL, NULL, "'image' must be an image file in base64", NULL);
         goto out;
     }
     if (!f.published_version) {
@@ -76,7 +101,8 @@ void api_ai_extract(struct http_req *req)
         goto out;
     }
     if (!(op = arena_alloc(&req->arena, sizeof(*op))) ||
-        !(payload = json_pack("{s:s, s:s}", "form_id", f.id, "text", text))) {
+        !(payload = json_pack("{s:s, s:s?, s:s?}", "form_id", f.id, "text", text, "image",
+                              image))) {
         http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
         goto out;
     }

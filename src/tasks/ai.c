@@ -8,11 +8,13 @@
  */
 #include "tasks/ai.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ai/engine.h"
 #include "ai/grammar.h"
+#include "ai/ocr.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "queue/queue.h"
@@ -143,11 +145,44 @@ static void remember(const char *key, const char *task, const char *model, const
     fmd_free(op.result);
 }
 
+/* A scanned page (base64) to text by OCR, and what the OCR saw in *info. */
+static int read_image(const char *b64, char **text, json_t **info, struct fmd_err *err)
+{
+    size_t n = strlen(b64), len;
+    unsigned char *bin = fmd_malloc(n / 4 * 3 + 3);
+    struct ai_ocr_stats st = {0};
+    const char *end;
+    int rc;
+
+    *text = NULL;
+    *info = NULL;
+    if (!bin)
+        return fmd_errf(err, FMD_ENOMEM, "out of memory");
+    if (sodium_base642bin(bin, n / 4 * 3 + 3, b64, n, "\r\n", &len, &end,
+                          sodium_base64_VARIANT_ORIGINAL) || end != b64 + n) {
+        fmd_free(bin);
+        return fmd_errf(err, FMD_EINVAL, "'image' is not base64");
+    }
+    rc = ai_ocr_text(bin, len, NULL, text, &st, err);
+    fmd_free(bin);
+    if (rc)
+        return rc;
+    if (!(*info = json_pack("{s:s, s:i, s:i, s:i, s:I}", "text", *text, "confidence",
+                            st.confidence, "width", st.width, "height", st.height, "ms",
+                            (json_int_t)st.ms)))
+        return fmd_errf(err, FMD_ENOMEM, "out of memory");
+    return 0;
+}
+
 int tasks_ai_extract(struct queue_run *run)
 {
     const struct tasks_env *env = tasks__env();
     const char *form_id = json_get_str(run->payload, "form_id");
-    const char *text = json_get_str(run->payload, "text");
+    const char *given = json_get_str(run->payload, "text");
+    const char *image = json_get_str(run->payload, "image");
+    const char *text = given;
+    char *ocr_text = NULL, *joined = NULL;
+    json_t *ocr = NULL;
     const struct schema *schema = NULL;
     struct schema *owned = NULL;
     struct store_form f;
@@ -170,8 +205,24 @@ int tasks_ai_extract(struct queue_run *run)
         run->permanent = 1;
         goto out;
     }
+    if (image && (rc = read_image(image, &ocr_text, &ocr, &err))) {
+        run->permanent = rc != FMD_ETIMEOUT && rc != FMD_ENOMEM;
+        goto out;
+    }
+    if (ocr_text) {   /* the page's text, then any text given with it */
+        size_t a = strlen(ocr_text), b = given ? strlen(given) : 0;
+        if (!(joined = fmd_malloc(a + b + 2))) {
+            rc = fmd_errf(&err, FMD_ENOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(joined, ocr_text, a);
+        joined[a] = '\n';
+        memcpy(joined + a + 1, given ? given : "", b + 1);
+        text = joined;
+    }
     if (!form_id || !text || strlen(text) > MAX_TEXT) {
-        rc = fmd_errf(&err, FMD_EINVAL, "payload needs 'form_id' and 'text' (at most 64 KiB)");
+        rc = fmd_errf(&err, FMD_EINVAL, "payload needs 'form_id' and 'text' or 'image' "
+                                        "(at most 64 KiB of text)");
         run->permanent = 1;
         goto out;
     }
@@ -222,6 +273,7 @@ int tasks_ai_extract(struct queue_run *run)
         json_object_set_new(draft, "machine_made", json_true()) ||
         json_object_set_new(draft, "review", json_string("pending")) ||
         json_object_set_new(draft, "cached", json_false()) ||
+        (ocr && json_object_set(draft, "ocr", ocr)) ||
         !(run->result = json_encode(draft)))
         rc = fmd_errf(&err, FMD_ENOMEM, "out of memory");
     if (!rc && !strcmp(out.source, "model"))
@@ -233,6 +285,9 @@ out:
             run->permanent = 1;
     }
     json_decref(draft);
+    json_decref(ocr);
+    fmd_free(ocr_text);
+    fmd_free(joined);
     ai_outcome_release(&out);
     schema_free(owned);
     fmd_free(schema_text);

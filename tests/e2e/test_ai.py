@@ -401,3 +401,45 @@ def test_summarize_with_the_model(modelled):
     assert t["state"] == "completed", t
     assert t["result"]["answers"] >= 30
     assert t["result"]["source"] in ("model", "mixed", "fallback")
+
+
+# ---- scanned pages ----
+
+def page_png(lines):
+    """A PNG of the lines, drawn with PIL and DejaVu Sans (Debian packages)."""
+    code = ("import io, sys, base64\n"
+            "from PIL import Image, ImageDraw, ImageFont\n"
+            "lines = sys.argv[1:]\n"
+            "font = ImageFont.truetype('/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf', 32)\n"
+            "img = Image.new('RGB', (900, 60 + 50 * len(lines)), 'white')\n"
+            "d = ImageDraw.Draw(img)\n"
+            "for i, l in enumerate(lines):\n"
+            "    d.text((30, 30 + 50 * i), l, fill='black', font=font)\n"
+            "buf = io.BytesIO(); img.save(buf, 'PNG')\n"
+            "sys.stdout.write(base64.b64encode(buf.getvalue()).decode())\n")
+    r = subprocess.run(["/usr/bin/python3", "-c", code, *lines], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_extract_from_a_scanned_page(plain):
+    image = page_png(["Email: ada@example.org", "Age: 36", "Contact by phone"])
+    r = plain.admin.post(f"/v1/forms/{plain.form['id']}/ai/extract", {"image": image})
+    assert r.status_code == 202, r.text
+    t = wait_task(plain.admin, r.json()["task_id"])
+    assert t["state"] == "completed", t
+    res = t["result"]
+    assert "ada@example.org" in res["ocr"]["text"], res["ocr"]
+    assert res["ocr"]["confidence"] > 50
+    assert res["data"].get("email") == "ada@example.org", res
+    assert res["data"].get("age") == 36, res
+
+
+def test_extract_refuses_what_is_no_image(plain):
+    admin = plain.admin
+    problem(admin.post(f"/v1/forms/{plain.form['id']}/ai/extract", {"image": "not base64!"}), 400)
+    r = admin.post(f"/v1/forms/{plain.form['id']}/ai/extract",
+                   {"image": "aGVsbG8gd29ybGQ="})   # "hello world": base64, but no image
+    t = wait_task(admin, r.json()["task_id"])
+    assert t["state"] == "discarded", t
+    assert "not an image" in t["error"], t
