@@ -435,6 +435,7 @@ out:
             run->permanent = 1;
     }
     json_decref(res);
+    ai_outcome_release(&out);
     json_decref(sub);
     json_decref(settings);
     json_decref(ans_schema);
