@@ -81,6 +81,7 @@ static const struct http_route routes[] = {
     {HTTP_GET, "/v1/exports/{}/download", api_export_download, "Download an export"},
     {HTTP_POST, "/v1/analytics/query", api_analytics_query, "Read-only SQL over analytics"},
     {HTTP_POST, "/v1/forms/{}/ai/extract", api_ai_extract, "Draft a submission from free text"},
+    {HTTP_POST, "/v1/forms/{}/ai/ocr", api_ai_ocr, "Draft a submission from a scanned page"},
     {HTTP_POST, "/v1/forms/{}/ai/classify", api_ai_classify, "Classify a submission"},
     {HTTP_POST, "/v1/forms/{}/ai/summarize", api_ai_summarize, "Summarise a form's text answers"},
     {HTTP_POST, "/v1/ai/generate-form", api_ai_generate_form, "Draft a form from a description"},

@@ -47,7 +47,8 @@ enum { TOK_NORMAL = 1, TOK_UNKNOWN = 2, TOK_CONTROL = 3, TOK_BYTE = 6 };
 static const struct ai_model_spec presets[] = {
     { "tiny", 512, 64, 2, 4, 2, 192, 2048, 1e-5f, 10000.0f, AI_GGUF_TENSOR_F16 },
     { "1b", 32000, 2048, 22, 32, 4, 5632, 2048, 1e-5f, 10000.0f, AI_GGUF_TENSOR_Q8_0 },
-    { "7b", 32000, 4096, 32, 32, 32, 11008, 4096, 1e-5f, 10000.0f, AI_GGUF_TENSOR_Q4_0 },
+    /* Mistral 7B's shape: grouped-query attention (8 kv heads), ffn 14336 */
+    { "7b", 32000, 4096, 32, 32, 8, 14336, 32768, 1e-5f, 1000000.0f, AI_GGUF_TENSOR_Q4_0 },
 };
 
 /* Pieces that make JSON and common words a few tokens instead of many. */

@@ -14,8 +14,9 @@
  *   tiny  vocab 512,   dim 64,   2 layers, 4 heads / 2 kv, ffn 192,   ctx 2048, F16
  *   1b    vocab 32000, dim 2048, 22 layers, 32 heads / 4 kv, ffn 5632, ctx 2048, Q8_0
  *         (TinyLlama-1.1B's shape)
- *   7b    vocab 32000, dim 4096, 32 layers, 32 heads / 32 kv, ffn 11008, ctx 4096, Q4_0
- *         (Llama-2-7B's shape, in llama.cpp's reference benchmark type)
+ *   7b    vocab 32000, dim 4096, 32 layers, 32 heads / 8 kv, ffn 14336, ctx 32768,
+ *         rope base 1e6, Q4_0 (Mistral 7B's shape, in llama.cpp's reference
+ *         benchmark type; 7.24B parameters)
  * Norms are F32 in all of them.
  */
 #ifndef FMD_AI_MKMODEL_H

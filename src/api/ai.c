@@ -2,7 +2,8 @@
  * ai.c - the AI resources. Each answers 202 with a task: a completion on
  * the CPU takes seconds, so it runs on the queue, and the finished task's
  * result holds the answer (tasks/ai.h).
- *   POST /v1/forms/{fid}/ai/extract {text}: a submission draft from free text
+ *   POST /v1/forms/{fid}/ai/extract {text, image?}: a submission draft from free text
+ *   POST /v1/forms/{fid}/ai/ocr {image, text?}: the same from a scanned page
  *   POST /v1/forms/{fid}/ai/classify {submission_id}: one of the form's categories
  *   POST /v1/ai/generate-form {description, project_id?}: a form draft from words
  *   POST /v1/forms/{fid}/ai/summarize {field?, from?, to?}: its text answers summarised
@@ -68,7 +69,8 @@ static int valid_base64(const char *s)
     return ok;
 }
 
-void api_ai_extract(struct http_req *req)
+/* extract (text and/or image) and ocr (an image, then extract) share this. */
+static void extract_or_ocr(struct http_req *req, const char *kind)
 {
     static const char *const members[] = {"text", "image", NULL};
     struct principal *pr = api_auth(req);
@@ -83,6 +85,11 @@ void api_ai_extract(struct http_req *req)
         goto out;
     text = json_get_str(body, "text");
     image = json_get_str(body, "image");
+    if (!strcmp(kind, AI_OCR_KIND) && !image) {
+        http_problem(req, FMD_EINVAL, NULL, "'image' (the page's file in base64) is required",
+                     NULL);
+        goto out;
+    }
     if ((json_object_get(body, "text") && (!text || !*text || strlen(text) > TEXT_MAX)) ||
         (!text && !image)) {
         http_problem(req, FMD_EINVAL, NULL, "give 'text', a non-empty string of at most 64 KiB, "
@@ -107,7 +114,7 @@ void api_ai_extract(struct http_req *req)
         goto out;
     }
     memset(op, 0, sizeof(*op));
-    op->kind = AI_EXTRACT_KIND;
+    op->kind = kind;
     fmd_strlcpy(op->project_id, f.project_id, sizeof(op->project_id));
     if (!(op->payload = json_encode(payload))) {
         http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
@@ -117,6 +124,16 @@ void api_ai_extract(struct http_req *req)
 out:
     json_decref(payload);
     json_decref(body);
+}
+
+void api_ai_extract(struct http_req *req)
+{
+    extract_or_ocr(req, AI_EXTRACT_KIND);
+}
+
+void api_ai_ocr(struct http_req *req)
+{
+    extract_or_ocr(req, AI_OCR_KIND);
 }
 
 /* 1 if the published version's settings name categories, 0 if not, or answered. */

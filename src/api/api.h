@@ -149,6 +149,7 @@ int api_analytics_lag(struct http_req *req, int64_t *lag_ms, struct fmd_err *err
 void api_form_analytics(struct http_req *req);
 void api_export_create(struct http_req *req);
 void api_ai_extract(struct http_req *req);
+void api_ai_ocr(struct http_req *req);
 void api_ai_classify(struct http_req *req);
 void api_ai_generate_form(struct http_req *req);
 void api_ai_summarize(struct http_req *req);

@@ -20,6 +20,7 @@
 #include "queue/worker.h"
 
 #define AI_EXTRACT_KIND "ai.extract"
+#define AI_OCR_KIND "ai.ocr"          /* an image: OCR, then as ai.extract (same handler) */
 #define AI_CLASSIFY_KIND "ai.classify"
 #define AI_GENERATE_FORM_KIND "ai.generate_form"
 #define AI_SUMMARIZE_KIND "ai.summarize"

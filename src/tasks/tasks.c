@@ -81,6 +81,7 @@ int tasks_register_all(const struct tasks_env *e, struct fmd_err *err)
         (rc = queue_register(EXPORT_TASK_KIND, tasks_export_run)) ||
         (rc = queue_register(EXPORT_CLEANUP_KIND, tasks_exports_cleanup)) ||
         (rc = queue_register(AI_EXTRACT_KIND, tasks_ai_extract)) ||
+        (rc = queue_register(AI_OCR_KIND, tasks_ai_extract)) ||
         (rc = queue_register(AI_CLASSIFY_KIND, tasks_ai_classify)) ||
         (rc = queue_register(AI_GENERATE_FORM_KIND, tasks_ai_generate_form)) ||
         (rc = queue_register(AI_SUMMARIZE_KIND, tasks_ai_summarize)))

@@ -443,3 +443,13 @@ def test_extract_refuses_what_is_no_image(plain):
     t = wait_task(admin, r.json()["task_id"])
     assert t["state"] == "discarded", t
     assert "not an image" in t["error"], t
+
+
+def test_ocr_task_kind(plain):
+    image = page_png(["Email: grace@example.org", "Age: 45"])
+    r = plain.admin.post(f"/v1/forms/{plain.form['id']}/ai/ocr", {"image": image})
+    assert r.status_code == 202 and r.json()["kind"] == "ai.ocr", r.text
+    t = wait_task(plain.admin, r.json()["task_id"])
+    assert t["state"] == "completed" and t["kind"] == "ai.ocr", t
+    assert t["result"]["data"].get("email") == "grace@example.org", t["result"]
+    problem(plain.admin.post(f"/v1/forms/{plain.form['id']}/ai/ocr", {"text": "no image"}), 400)
