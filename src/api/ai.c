@@ -13,7 +13,6 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "core/clock.h"
 #include "core/json.h"
 #include "core/mem.h"
 #include "queue/queue.h"
@@ -53,6 +52,31 @@ static void accepted_answer(struct http_req *req)
                                        op->kind, "state", "available"));
 }
 
+/*
+ * Enqueues an AI task of kind for project_id (NULL or "": admins only) with
+ * payload (taken, may be NULL: answered 503) and answers 202 after the
+ * commit. Every AI resource ends here.
+ */
+static void enqueue(struct http_req *req, const char *kind, const char *project_id,
+                    json_t *payload)
+{
+    struct ai_op *op = payload ? arena_alloc(&req->arena, sizeof(*op)) : NULL;
+
+    if (op) {
+        memset(op, 0, sizeof(*op));
+        op->kind = kind;
+        if (project_id)
+            fmd_strlcpy(op->project_id, project_id, sizeof(op->project_id));
+        op->payload = json_encode(payload);
+    }
+    json_decref(payload);
+    if (!op || !op->payload) {
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+        return;
+    }
+    api_write(req, enqueue_write, op, accepted_answer);
+}
+
 /* 1 if s is non-empty standard base64 (line breaks allowed), else 0. */
 static int valid_base64(const char *s)
 {
@@ -75,8 +99,7 @@ static void extract_or_ocr(struct http_req *req, const char *kind)
     static const char *const members[] = {"text", "image", NULL};
     struct principal *pr = api_auth(req);
     struct store_form f;
-    struct ai_op *op;
-    json_t *body = NULL, *payload = NULL;
+    json_t *body = NULL;
     const char *text, *image;
 
     if (!pr || api_load_form(req, pr, ROLE_EDITOR, &f))
@@ -107,22 +130,9 @@ static void extract_or_ocr(struct http_req *req, const char *kind)
                      "the form has no published version to extract into", NULL);
         goto out;
     }
-    if (!(op = arena_alloc(&req->arena, sizeof(*op))) ||
-        !(payload = json_pack("{s:s, s:s?, s:s?}", "form_id", f.id, "text", text, "image",
-                              image))) {
-        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
-        goto out;
-    }
-    memset(op, 0, sizeof(*op));
-    op->kind = kind;
-    fmd_strlcpy(op->project_id, f.project_id, sizeof(op->project_id));
-    if (!(op->payload = json_encode(payload))) {
-        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
-        goto out;
-    }
-    api_write(req, enqueue_write, op, accepted_answer);
+    enqueue(req, kind, f.project_id,
+            json_pack("{s:s, s:s?, s:s?}", "form_id", f.id, "text", text, "image", image));
 out:
-    json_decref(payload);
     json_decref(body);
 }
 
@@ -163,8 +173,7 @@ void api_ai_classify(struct http_req *req)
     struct principal *pr = api_auth(req);
     struct store_form f;
     struct fmd_err err = {0};
-    struct ai_op *op;
-    json_t *body = NULL, *payload = NULL;
+    json_t *body = NULL;
     const char *sid;
     char owner[ID_LEN + 1];
     int version, deleted, rc;
@@ -193,21 +202,8 @@ void api_ai_classify(struct http_req *req)
     }
     if (rc < 0)
         goto out;
-    if (!(op = arena_alloc(&req->arena, sizeof(*op))) ||
-        !(payload = json_pack("{s:s}", "submission_id", sid))) {
-        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
-        goto out;
-    }
-    memset(op, 0, sizeof(*op));
-    op->kind = AI_CLASSIFY_KIND;
-    fmd_strlcpy(op->project_id, f.project_id, sizeof(op->project_id));
-    if (!(op->payload = json_encode(payload))) {
-        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
-        goto out;
-    }
-    api_write(req, enqueue_write, op, accepted_answer);
+    enqueue(req, AI_CLASSIFY_KIND, f.project_id, json_pack("{s:s}", "submission_id", sid));
 out:
-    json_decref(payload);
     json_decref(body);
 }
 
@@ -215,8 +211,7 @@ void api_ai_generate_form(struct http_req *req)
 {
     static const char *const members[] = {"description", "project_id", NULL};
     struct principal *pr = api_auth(req);
-    struct ai_op *op;
-    json_t *body = NULL, *payload = NULL;
+    json_t *body = NULL;
     const char *desc, *pid;
 
     if (!pr || !(body = api_body_object(req)) || api_only_members(req, body, members))
@@ -240,38 +235,9 @@ void api_ai_generate_form(struct http_req *req)
     }
     if (pid && api_require(req, pr, pid, ROLE_EDITOR, "project"))
         goto out;
-    if (!(op = arena_alloc(&req->arena, sizeof(*op))) ||
-        !(payload = json_pack("{s:s}", "description", desc))) {
-        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
-        goto out;
-    }
-    memset(op, 0, sizeof(*op));
-    op->kind = AI_GENERATE_FORM_KIND;
-    if (pid)
-        fmd_strlcpy(op->project_id, pid, sizeof(op->project_id));
-    if (!(op->payload = json_encode(payload))) {
-        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
-        goto out;
-    }
-    api_write(req, enqueue_write, op, accepted_answer);
+    enqueue(req, AI_GENERATE_FORM_KIND, pid, json_pack("{s:s}", "description", desc));
 out:
-    json_decref(payload);
     json_decref(body);
-}
-
-/* An RFC 3339 member into ms (absent or null: 0). 0, or answered 400. */
-static int time_member(struct http_req *req, const json_t *body, const char *name, int64_t *ms)
-{
-    const json_t *v = json_object_get(body, name);
-
-    *ms = 0;
-    if (!v || json_is_null(v))
-        return 0;
-    if (json_is_string(v) && !clock_parse_rfc3339(json_string_value(v), ms))
-        return 0;
-    http_problem(req, FMD_EINVAL, NULL,
-                 arena_printf(&req->arena, "'%s' must be an RFC 3339 date-time", name), NULL);
-    return -1;
 }
 
 void api_ai_summarize(struct http_req *req)
@@ -279,15 +245,14 @@ void api_ai_summarize(struct http_req *req)
     static const char *const members[] = {"field", "from", "to", NULL};
     struct principal *pr = api_auth(req);
     struct store_form f;
-    struct ai_op *op;
-    json_t *body = NULL, *payload = NULL;
+    json_t *body = NULL;
     const char *field;
     int64_t from, to;
 
     if (!pr || api_load_form(req, pr, ROLE_EDITOR, &f))
         return;
     if (!(body = api_body_object(req)) || api_only_members(req, body, members) ||
-        time_member(req, body, "from", &from) || time_member(req, body, "to", &to))
+        api_time_member(req, body, "from", &from) || api_time_member(req, body, "to", &to))
         goto out;
     field = json_get_str(body, "field");
     if ((json_object_get(body, "field") && (!field || !*field)) || (from && to && from > to)) {
@@ -296,21 +261,9 @@ void api_ai_summarize(struct http_req *req)
                      NULL);
         goto out;
     }
-    if (!(op = arena_alloc(&req->arena, sizeof(*op))) ||
-        !(payload = json_pack("{s:s, s:s?, s:I, s:I}", "form_id", f.id, "field", field, "from",
-                              (json_int_t)from, "to", (json_int_t)to))) {
-        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
-        goto out;
-    }
-    memset(op, 0, sizeof(*op));
-    op->kind = AI_SUMMARIZE_KIND;
-    fmd_strlcpy(op->project_id, f.project_id, sizeof(op->project_id));
-    if (!(op->payload = json_encode(payload))) {
-        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
-        goto out;
-    }
-    api_write(req, enqueue_write, op, accepted_answer);
+    enqueue(req, AI_SUMMARIZE_KIND, f.project_id,
+            json_pack("{s:s, s:s?, s:I, s:I}", "form_id", f.id, "field", field, "from",
+                      (json_int_t)from, "to", (json_int_t)to));
 out:
-    json_decref(payload);
     json_decref(body);
 }

@@ -114,6 +114,9 @@ int api_limit(struct http_req *req, int *limit);
 /* ?cursor=, NULL when absent, or answered 400 when not one we gave out. */
 int api_cursor(struct http_req *req, const char **cursor);
 
+/* An RFC 3339 member of body into *ms (absent or null: 0): 0, or answered 400. */
+int api_time_member(struct http_req *req, const json_t *body, const char *name, int64_t *ms);
+
 /* 1 if s is a display name: 1..200 bytes, no control characters. */
 int api__valid_name(const char *s);
 

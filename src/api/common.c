@@ -344,3 +344,21 @@ int api_cursor(struct http_req *req, const char **cursor)
     }
     return 0;
 }
+
+/* A time member: RFC 3339 text into ms, absent or null as 0. 0, or answered. */
+int api_time_member(struct http_req *req, const json_t *body, const char *name, int64_t *ms)
+{
+    const json_t *v = json_object_get(body, name);
+    char msg[160];
+
+    *ms = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v) || clock_parse_rfc3339(json_string_value(v), ms)) {
+        snprintf(msg, sizeof(msg), "'%s' must be an RFC 3339 date-time such as "
+                 "\"2026-01-31T00:00:00Z\"", name);
+        http_problem(req, FMD_EINVAL, NULL, msg, NULL);
+        return -1;
+    }
+    return 0;
+}

@@ -43,24 +43,6 @@ struct export_op {
     char payload[64];
 };
 
-/* A time member: RFC 3339 text into ms, absent or null as 0. 0, or answered. */
-static int time_member(struct http_req *req, const json_t *body, const char *name, int64_t *ms)
-{
-    const json_t *v = json_object_get(body, name);
-    char msg[160];
-
-    *ms = 0;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_string(v) || clock_parse_rfc3339(json_string_value(v), ms)) {
-        snprintf(msg, sizeof(msg), "'%s' must be an RFC 3339 date-time such as "
-                 "\"2026-01-31T00:00:00Z\"", name);
-        http_problem(req, FMD_EINVAL, NULL, msg, NULL);
-        return -1;
-    }
-    return 0;
-}
-
 static int bool_member(struct http_req *req, const json_t *body, const char *name, int *out)
 {
     const json_t *v = json_object_get(body, name);
@@ -87,7 +69,7 @@ static json_t *export_options(struct http_req *req, const json_t *body)
 
     if (bool_member(req, body, "bom", &bom) ||
         bool_member(req, body, "include_deleted", &deleted) ||
-        time_member(req, body, "from", &from) || time_member(req, body, "to", &to))
+        api_time_member(req, body, "from", &from) || api_time_member(req, body, "to", &to))
         return NULL;
     if (from && to && from > to) {
         http_problem(req, FMD_EINVAL, NULL, "'from' must not be after 'to'", NULL);
