@@ -79,7 +79,18 @@ static int cancel_write(struct db *db, void *arg, struct fmd_err *err)
     return queue_cancel(db, ((struct task_op *)arg)->id, clock_wall_ms(), err);
 }
 
-static void task_change(struct http_req *req, db_write_fn fn)
+/* After a cancel: a handler running it in this process stops at once. */
+static void cancel_answer(struct http_req *req)
+{
+    struct app *app = req->app;
+    struct task_op *op = api_write_arg(req);
+
+    if (!api_write_result(req, NULL))
+        queue_pool_cancelled(app->workers, op->id);
+    task_answer(req);
+}
+
+static void task_change(struct http_req *req, db_write_fn fn, http_handler answer)
 {
     struct principal *pr = api_auth(req);
     struct task_op *op;
@@ -94,17 +105,17 @@ static void task_change(struct http_req *req, db_write_fn fn)
     }
     memset(op, 0, sizeof(*op));
     fmd_strlcpy(op->id, req->params[0], sizeof(op->id));
-    api_write(req, fn, op, task_answer);
+    api_write(req, fn, op, answer);
 }
 
 void api_task_retry(struct http_req *req)
 {
-    task_change(req, retry_write);
+    task_change(req, retry_write, task_answer);
 }
 
 void api_task_cancel(struct http_req *req)
 {
-    task_change(req, cancel_write);
+    task_change(req, cancel_write, cancel_answer);
 }
 
 /* ---- lists and queues: global admins only ---- */

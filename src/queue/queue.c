@@ -384,6 +384,22 @@ int queue_cancel(struct db *db, const char *id, int64_t now, struct fmd_err *err
     return changed_or(db, id, "has finished already", err);
 }
 
+int queue_is_cancelled(struct db *db, const char *id, int *cancelled, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db, "SELECT state = 'cancelled' FROM tasks WHERE id = $1", &st, err);
+
+    *cancelled = 0;
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, id);
+    rc = db_step(st, err);
+    if (rc == 1)
+        *cancelled = db_col_int(st, 0) != 0;
+    db_done(st);
+    return rc < 0 ? rc : 0;
+}
+
 int queue_set_paused(struct db *db, const char *name, int paused, struct fmd_err *err)
 {
     struct db_stmt *st;

@@ -107,6 +107,8 @@ int queue_progress(struct db *db, const char *id, const char *worker, double pro
 int queue_retry(struct db *db, const char *id, int64_t now, struct fmd_err *err);
 /* Cancels a task that has not finished; FMD_ECONFLICT once it has. */
 int queue_cancel(struct db *db, const char *id, int64_t now, struct fmd_err *err);
+/* *cancelled = 1 if the task is cancelled, else 0 (also when not found). */
+int queue_is_cancelled(struct db *db, const char *id, int *cancelled, struct fmd_err *err);
 /* Pauses or resumes a queue; FMD_ENOTFOUND for an unknown one. */
 int queue_set_paused(struct db *db, const char *name, int paused, struct fmd_err *err);
 

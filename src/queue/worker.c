@@ -17,6 +17,7 @@
 #include "core/banned.h"
 
 #define MAX_KINDS 64
+#define MAX_WORKERS 1024
 #define MAX_QUEUES 16
 #define SCHEDULE_MAX 256
 #define IDLE_WAIT_MS 100
@@ -27,6 +28,12 @@ struct kind_entry {
 };
 
 static struct kind_entry kinds[MAX_KINDS];
+
+/* What one worker thread runs, so a cancel can reach its handler. Under the pool's lock. */
+struct running_slot {
+    char id[ID_LEN + 1];        /* "" when idle */
+    atomic_int cancelled;
+};
 static int nkinds;
 
 struct queue_pool {
@@ -40,6 +47,7 @@ struct queue_pool {
     struct queue_task *ready;   /* ring of claimed, unstarted tasks */
     int ready_head, ready_len;
     int running;
+    struct running_slot *slots; /* one per worker thread: the task it runs */
     int woken;
     atomic_int stopping;
     const char *schedule[SCHEDULE_MAX];   /* queue names repeated by weight */
@@ -66,7 +74,7 @@ static void metrics_init(void)
     const size_t nsecs = sizeof(secs) / sizeof(secs[0]);
 
     m_outcomes = metric_register("formd_queue_tasks_finished_total",
-                                 "Task attempts by outcome (completed, retried, discarded)",
+                                 "Task attempts by outcome (completed, retried, discarded, cancelled)",
                                  METRIC_COUNTER, outcome_labels, NULL, 0);
     m_wait = metric_register("formd_queue_wait_seconds",
                              "Time from a task becoming runnable to its start",
@@ -115,6 +123,24 @@ const char *queue_pool_worker_id(const struct queue_pool *p)
 int queue_run_stopping(const struct queue_run *run)
 {
     return atomic_load(&run->pool->stopping);
+}
+
+int queue_run_cancelled(const struct queue_run *run)
+{
+    return run->cancelled && atomic_load(run->cancelled);
+}
+
+void queue_pool_cancelled(struct queue_pool *p, const char *task_id)
+{
+    int i;
+
+    if (!p || !task_id)
+        return;
+    pthread_mutex_lock(&p->lock);
+    for (i = 0; i < p->o.workers; i++)
+        if (!strcmp(p->slots[i].id, task_id))
+            atomic_store(&p->slots[i].cancelled, 1);
+    pthread_mutex_unlock(&p->lock);
 }
 
 /* ---- writer jobs ---- */
@@ -295,7 +321,7 @@ void queue_run_progress(struct queue_run *run, double progress)
 
 /* ---- workers ---- */
 
-static void run_one(struct queue_pool *p, struct queue_task *t)
+static void run_one(struct queue_pool *p, struct queue_task *t, struct running_slot *slot)
 {
     struct queue_run run = {0};
     struct outcome *o = fmd_calloc(1, sizeof(*o));
@@ -309,6 +335,7 @@ static void run_one(struct queue_pool *p, struct queue_task *t)
     run.task = t;
     run.app = p->o.app;
     run.pool = p;
+    run.cancelled = &slot->cancelled;
     run.payload = json_loads(t->payload, JSON_DECODE_ANY, NULL);
     if (!fn) {
         rc = FMD_EINVAL;
@@ -322,8 +349,12 @@ static void run_one(struct queue_pool *p, struct queue_task *t)
     metric_observe(m_run, labels, (double)(clock_mono_ns() - t0) / 1e9);
     labels[2] = rc ? (run.permanent || t->attempt >= t->max_attempts ? "discarded" : "retried")
                    : "completed";
+    if (queue_run_cancelled(&run))
+        labels[2] = "cancelled";   /* its outcome changes nothing: the task stays cancelled */
     metric_inc(m_outcomes, labels, 1);
-    if (rc)
+    if (rc && queue_run_cancelled(&run))
+        log_info("task %s (%s) stopped: it was cancelled", t->id, t->kind);
+    else if (rc)
         log_warn("task %s (%s) attempt %d failed: %s", t->id, t->kind, t->attempt, run.error);
     log_set_context(NULL, NULL);
     json_decref(run.payload);
@@ -340,10 +371,22 @@ static void run_one(struct queue_pool *p, struct queue_task *t)
     record_outcome(p, o);
 }
 
+/* An idle slot; under the lock. There is one per thread, so one is always free. */
+static struct running_slot *free_slot(struct queue_pool *p)
+{
+    int i;
+
+    for (i = 0; i < p->o.workers; i++)
+        if (!p->slots[i].id[0])
+            return &p->slots[i];
+    FMD_BUG("no idle slot for a worker thread");
+}
+
 static void *worker_main(void *arg)
 {
     struct queue_pool *p = arg;
     for (;;) {
+        struct running_slot *slot;
         struct queue_task t;
         pthread_mutex_lock(&p->lock);
         while (!p->ready_len && !atomic_load(&p->stopping))
@@ -356,12 +399,16 @@ static void *worker_main(void *arg)
         p->ready_head = (p->ready_head + 1) % p->o.workers;
         p->ready_len--;
         p->running++;
+        slot = free_slot(p);
+        fmd_strlcpy(slot->id, t.id, sizeof(slot->id));
+        atomic_store(&slot->cancelled, 0);
         pthread_mutex_unlock(&p->lock);
 
-        run_one(p, &t);
+        run_one(p, &t, slot);
         queue_task_release(&t);
 
         pthread_mutex_lock(&p->lock);
+        slot->id[0] = '\0';
         p->running--;
         pthread_cond_signal(&p->wake);
         pthread_mutex_unlock(&p->lock);
@@ -402,6 +449,9 @@ struct heartbeat_job {
     int64_t now;
     int rescued, periodic;
     int reap;
+    char (*running)[ID_LEN + 1];   /* this pool's running tasks, to look for cancels */
+    int nrunning;
+    int *cancelled;                /* per running task: 1 once cancelled */
 };
 
 /* Heartbeat; and, when reap is set, rescue dead workers' tasks and run the cron. */
@@ -409,6 +459,11 @@ static int upkeep_write(struct db *db, void *arg, struct fmd_err *err)
 {
     struct heartbeat_job *h = arg;
     int rc = queue_heartbeat(db, h->p->worker_id, h->now + h->p->o.lease_ms, err);
+    int i;
+
+    /* A cancel made by another process reaches the handler here. */
+    for (i = 0; !rc && i < h->nrunning; i++)
+        rc = queue_is_cancelled(db, h->running[i], &h->cancelled[i], err);
     if (!rc && h->reap)
         rc = queue_reap(db, h->now, &h->rescued, err);
     if (!rc && h->reap)
@@ -418,12 +473,25 @@ static int upkeep_write(struct db *db, void *arg, struct fmd_err *err)
 
 static void upkeep(struct queue_pool *p, int64_t now, int reap)
 {
-    struct heartbeat_job h = {.p = p, .now = now, .reap = reap};
+    char running[MAX_WORKERS][ID_LEN + 1];
+    int cancelled[MAX_WORKERS] = {0};
+    struct heartbeat_job h = {.p = p, .now = now, .reap = reap, .running = running,
+                              .cancelled = cancelled};
     struct fmd_err err = {0};
+    int i;
+
+    pthread_mutex_lock(&p->lock);
+    for (i = 0; i < p->o.workers && h.nrunning < MAX_WORKERS; i++)
+        if (p->slots[i].id[0])
+            fmd_strlcpy(running[h.nrunning++], p->slots[i].id, ID_LEN + 1);
+    pthread_mutex_unlock(&p->lock);
     if (db_writer_run(p->o.writer, upkeep_write, &h, &err)) {
         log_error("queue upkeep failed: %s", err.msg);
         return;
     }
+    for (i = 0; i < h.nrunning; i++)
+        if (cancelled[i])
+            queue_pool_cancelled(p, running[i]);
     if (h.rescued) {
         metric_inc0(m_rescued, h.rescued);
         log_warn("%d tasks of stopped workers made retryable", h.rescued);
@@ -515,7 +583,7 @@ int queue_pool_start(const struct queue_pool_opts *o, struct queue_pool **out,
     int i;
 
     *out = NULL;
-    if (o->workers < 1 || o->workers > 1024)
+    if (o->workers < 1 || o->workers > MAX_WORKERS)
         return fmd_errf(err, FMD_EINVAL, "workers must be 1 to 1024");
     if (!(p = fmd_calloc(1, sizeof(*p))))
         return fmd_errf(err, FMD_ENOMEM, "out of memory");
@@ -538,9 +606,11 @@ int queue_pool_start(const struct queue_pool_opts *o, struct queue_pool **out,
     pthread_cond_init(&p->flushed, NULL);
     p->ready = fmd_calloc((size_t)o->workers, sizeof(*p->ready));
     p->threads = fmd_calloc((size_t)o->workers, sizeof(*p->threads));
-    if (!p->ready || !p->threads) {
+    p->slots = fmd_calloc((size_t)o->workers, sizeof(*p->slots));
+    if (!p->ready || !p->threads || !p->slots) {
         fmd_free(p->ready);
         fmd_free(p->threads);
+        fmd_free(p->slots);
         fmd_free(p);
         return fmd_errf(err, FMD_ENOMEM, "out of memory");
     }
@@ -634,5 +704,6 @@ void queue_pool_stop(struct queue_pool *p, int64_t deadline_ms)
     pthread_cond_destroy(&p->wake);
     fmd_free(p->ready);
     fmd_free(p->threads);
+    fmd_free(p->slots);
     fmd_free(p);
 }

@@ -16,6 +16,7 @@
 #define FMD_QUEUE_WORKER_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "core/err.h"
@@ -34,6 +35,7 @@ struct queue_run {
     int permanent;             /* set by the handler: do not retry */
     int64_t retry_after_ms;    /* set by the handler: retry after exactly this long */
     struct queue_pool *pool;
+    atomic_int *cancelled;     /* set once the task is cancelled (queue_run_cancelled) */
 };
 
 /* 0 when the task succeeded; anything else is a failed attempt. */
@@ -82,5 +84,15 @@ const char *queue_pool_worker_id(const struct queue_pool *p);
 void queue_run_progress(struct queue_run *run, double progress);
 /* From inside a handler: 1 once the pool is stopping (long handlers should return). */
 int queue_run_stopping(const struct queue_run *run);
+/*
+ * From inside a handler: 1 once the task has been cancelled while running.
+ * Its outcome will not be recorded (the task stays cancelled), so a long
+ * handler should stop its work and return. Known at once when the cancel
+ * went through this process (queue_pool_cancelled), else by the next
+ * heartbeat (lease_ms / 3).
+ */
+int queue_run_cancelled(const struct queue_run *run);
+/* Tells the pool that task_id was cancelled, in case it runs here. Thread-safe. */
+void queue_pool_cancelled(struct queue_pool *p, const char *task_id);
 
 #endif
