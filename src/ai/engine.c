@@ -108,22 +108,21 @@ static void count_fallback(const struct ai_request *req, const char *reason)
     metric_inc(m, v, 1);
 }
 
-/* Tries the model: 0 and *out filled when it answered acceptably, else the
- * reason class ("timeout", "error", "rejected") and why. */
+/* Tries the model: NULL and *out filled when it answered acceptably, else the
+ * reason class ("timeout", "error", "rejected", "cancelled"), why, and its error. */
 static const char *try_model(struct ai_engine *e, const struct ai_request *req,
                              int (*accept)(void *, const char *, char *), void *arg,
-                             struct ai_outcome *out, char why[256])
+                             struct ai_outcome *out, char why[256], struct fmd_err *err)
 {
     struct ai_result res;
-    struct fmd_err err = {0};
     uint64_t t0 = clock_mono_ns();
-    int rc = ai_complete(e->model, req, &res, &err);
+    int rc = ai_complete(e->model, req, &res, err);
     double secs = (double)(clock_mono_ns() - t0) / 1e9;
 
     observe(e->model->vt->name, req, rc ? NULL : &res, secs);
     if (rc) {
-        snprintf(why, 256, "model failed: %.200s", err.msg);
-        return rc == FMD_ETIMEOUT ? "timeout" : "error";
+        snprintf(why, 256, "model failed: %.200s", err->msg);
+        return rc == FMD_ETIMEOUT ? "timeout" : rc == FMD_ECANCELED ? "cancelled" : "error";
     }
     if (accept && !accept(arg, res.text ? res.text : "", why)) {
         ai_result_release(&res);
@@ -149,8 +148,11 @@ int ai_engine_run(struct ai_engine *e, const struct ai_request *req,
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (e->model && !(cls = try_model(e, req, accept, arg, out, why)))
+    if (e->model && !(cls = try_model(e, req, accept, arg, out, why, err)))
         return 0;
+    if (!strcmp(cls, "cancelled"))
+        return FMD_ECANCELED;   /* nobody wants an answer any more, not even the fallback's */
+    memset(err, 0, sizeof(*err));
     count_fallback(req, cls);
     log_info("ai %s: rules fallback (%s)", req->task ? req->task : "?", why);
     t0 = clock_mono_ns();
@@ -164,4 +166,19 @@ int ai_engine_run(struct ai_engine *e, const struct ai_request *req,
     snprintf(out->reason, sizeof(out->reason), "%s", why);
     out->seconds = (double)(clock_mono_ns() - t0) / 1e9;
     return 0;
+}
+
+int ai_engine_chat(struct ai_engine *e, const struct ai_request *req, struct ai_result *res,
+                   struct fmd_err *err)
+{
+    uint64_t t0;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    if (!e || !e->model)
+        return fmd_errf(err, FMD_EUNAVAIL, "no model is loaded (start formd with --ai-model)");
+    t0 = clock_mono_ns();
+    rc = ai_complete(e->model, req, res, err);
+    observe(e->model->vt->name, req, rc ? NULL : res, (double)(clock_mono_ns() - t0) / 1e9);
+    return rc;
 }

@@ -54,10 +54,19 @@ const char *ai_engine_model_id(const struct ai_engine *e);
  * Answers req (its task, input and schema for the fallback; prefix, prompt
  * and grammar for the model) into *out. accept (may be NULL) checks the
  * model's text: nonzero accepts; with a message in why (size 256) when it
- * does not. Fails only when the fallback fails too (its error in err).
+ * does not. Fails only when the fallback fails too (its error in err), or
+ * with FMD_ECANCELED when req->cancelled said so (no fallback then).
  */
 int ai_engine_run(struct ai_engine *e, const struct ai_request *req,
                   int (*accept)(void *arg, const char *text, char *why), void *arg,
                   struct ai_outcome *out, struct fmd_err *err);
+
+/*
+ * A completion by the model alone (the chat completions endpoint): there is
+ * no fallback for a conversation. FMD_EUNAVAIL without a model; else
+ * ai_complete's errors. Counted in the same metrics as the tasks.
+ */
+int ai_engine_chat(struct ai_engine *e, const struct ai_request *req, struct ai_result *res,
+                   struct fmd_err *err);
 
 #endif

@@ -9,12 +9,23 @@
  * limits.timeout_ms bounds the whole call.
  *
  * The KV cache (sequence 0) holds, after a call, the tokens of that call's
- * prefix followed by its prompt and output. When the next call brings the
- * same prefix, everything after the prefix's tokens is removed and only the
- * prompt is evaluated (res->prefix_reused); otherwise the cache is cleared
- * and both are evaluated. The prefix is tokenised with the model's BOS and
+ * prefix, prompt and output, and m->kv lists them. The next call keeps the
+ * longest run of leading tokens it shares with them and evaluates only the
+ * rest (res->cached_tokens; res->prefix_reused when that covers its whole
+ * prefix): a task's fixed instructions, or a conversation that grew by a
+ * turn, are not read again. The prefix is tokenised with the model's BOS and
  * the prompt on its own after it, so a prompt reads the same tokens whether
  * its prefix came from the cache or not.
+ *
+ * What the model reads: a model whose GGUF carries a chat template gets
+ * prefix and prompt as a system and a user message rendered with it (an
+ * instruct model answers far better in the format it was tuned on), and a
+ * conversation (req->messages) always goes through a template (the model's,
+ * else ChatML). The rendered text is split where the last message's content
+ * starts: what comes before is the prefix kept in the KV cache, so a
+ * conversation that grows by one turn, or a task's fixed instructions, are
+ * not read again. A model without a template reads prefix and prompt as
+ * they are.
  *
  * Sampling is done here rather than by llama_sampler_sample: the chain
  * (grammar, then greedy or temperature + seeded dist) is applied to the
@@ -58,10 +69,11 @@ struct llama_impl {
     int n_ctx;                          /* the context's tokens */
     int n_vocab;
     llama_token_data *cand;             /* n_vocab candidates, reused for each token */
-    char *prefix;                       /* the prefix whose tokens open the KV cache, or NULL */
-    int n_prefix;                       /* how many tokens it has */
-    llama_token prefix_last;            /* and the last of them */
+    llama_token *kv;                    /* the tokens in the KV cache, in order (n_ctx) */
+    int n_kv;
+    const char *tmpl;                   /* the model's chat template, or NULL */
     uint64_t deadline_ns;               /* the current call's, for abort_cb */
+    const struct ai_request *req;       /* the current call's, for its cancelled() */
     char id[256];                       /* model_id: "<file name>:<size in bytes>" */
 };
 
@@ -88,12 +100,26 @@ static void backend_init(void)
     llama_backend_init();
 }
 
-/* Makes llama_decode stop once the call's deadline has passed. */
+/* 1 once the current call has been cancelled by its caller. */
+static int call_cancelled(const struct llama_impl *m)
+{
+    return m->req && m->req->cancelled && m->req->cancelled(m->req->cancelled_arg);
+}
+
+/* Makes llama_decode stop once the call's deadline has passed or it is cancelled. */
 static bool abort_cb(void *data)
 {
     const struct llama_impl *m = data;
 
-    return clock_mono_ns() > m->deadline_ns;
+    return clock_mono_ns() > m->deadline_ns || call_cancelled(m);
+}
+
+/* The error for a call that had to stop: cancelled, or out of time. */
+static int stopped(const struct llama_impl *m, struct fmd_err *err)
+{
+    if (call_cancelled(m))
+        return fmd_errf(err, FMD_ECANCELED, "the request was cancelled");
+    return fmd_errf(err, FMD_ETIMEOUT, "model took longer than the time allowed");
 }
 
 /*
@@ -145,7 +171,7 @@ static void impl_free(struct llama_impl *m)
     if (m->model)
         llama_model_free(m->model);
     fmd_free(m->cand);
-    fmd_free(m->prefix);
+    fmd_free(m->kv);
     pthread_mutex_destroy(&m->lock);
     fmd_free(m);
 }
@@ -218,6 +244,11 @@ static int llama_open(struct ai_provider *p, const char *config, int threads, st
         goto out;
     }
     m->n_ctx = (int)llama_n_ctx(m->ctx);
+    if (!(m->kv = fmd_malloc((size_t)m->n_ctx * sizeof(*m->kv)))) {
+        rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
+        goto out;
+    }
+    m->tmpl = llama_model_chat_template(m->model, NULL);
     log_debug("llama: loaded '%s' (%d tokens of context, %d threads)", m->id, m->n_ctx,
               cp.n_threads);
     p->impl = m;
@@ -244,8 +275,8 @@ static const char *llama_model_id(struct ai_provider *p)
  * Tokenises text into a new fmd_malloc'd array (*out, *n), with the model's
  * BOS when bos. Empty text gives no tokens (or only the BOS).
  */
-static int tokenize(const struct llama_impl *m, const char *text, int bos, llama_token **out,
-                    int *n, struct fmd_err *err)
+static int tokenize(const struct llama_impl *m, const char *text, int bos, int special,
+                    llama_token **out, int *n, struct fmd_err *err)
 {
     size_t len = text ? strlen(text) : 0;
     llama_token *t;
@@ -258,7 +289,7 @@ static int tokenize(const struct llama_impl *m, const char *text, int bos, llama
     cap = (int)len + 4;
     if (!(t = fmd_malloc((size_t)cap * sizeof(*t))))
         return fmd_errf(err, FMD_ENOMEM, "out of memory");
-    got = llama_tokenize(m->vocab, text ? text : "", (int32_t)len, t, cap, bos, false);
+    got = llama_tokenize(m->vocab, text ? text : "", (int32_t)len, t, cap, bos, special);
     if (got < 0 && got != INT32_MIN) {
         llama_token *bigger = fmd_realloc(t, (size_t)-got * sizeof(*t));
 
@@ -268,7 +299,7 @@ static int tokenize(const struct llama_impl *m, const char *text, int bos, llama
         }
         t = bigger;
         cap = -got;
-        got = llama_tokenize(m->vocab, text ? text : "", (int32_t)len, t, cap, bos, false);
+        got = llama_tokenize(m->vocab, text ? text : "", (int32_t)len, t, cap, bos, special);
     }
     if (got < 0) {
         fmd_free(t);
@@ -279,19 +310,33 @@ static int tokenize(const struct llama_impl *m, const char *text, int bos, llama
     return 0;
 }
 
-/* Evaluates n tokens after what the KV cache holds, in batches of the context's size. */
-static int eval(struct llama_impl *m, llama_token *t, int n, struct fmd_err *err)
+/* Forgets the KV cache: after a failure it may hold part of a batch. */
+static void kv_clear(struct llama_impl *m)
+{
+    llama_memory_clear(llama_get_memory(m->ctx), true);
+    m->n_kv = 0;
+}
+
+/*
+ * Evaluates n tokens after what the KV cache holds, in batches of the
+ * context's size, and lists them in m->kv. The caller checks they fit.
+ */
+static int eval(struct llama_impl *m, const llama_token *t, int n, struct fmd_err *err)
 {
     int step = (int)llama_n_batch(m->ctx), i, rc;
 
+    if (n > m->n_ctx - m->n_kv)
+        return fmd_errf(err, FMD_EINVAL, "the context of %d tokens is full", m->n_ctx);
     for (i = 0; i < n; i += step) {
         int k = n - i < step ? n - i : step;
 
-        rc = llama_decode(m->ctx, llama_batch_get_one(t + i, k));
-        if (rc == 2 || clock_mono_ns() > m->deadline_ns)
-            return fmd_errf(err, FMD_ETIMEOUT, "model took longer than the time allowed");
+        rc = llama_decode(m->ctx, llama_batch_get_one((llama_token *)t + i, k));
+        if (rc == 2 || clock_mono_ns() > m->deadline_ns || call_cancelled(m))
+            return stopped(m, err);
         if (rc != 0)
             return fmd_errf(err, FMD_EUNAVAIL, "model failed to evaluate the prompt (%d)", rc);
+        memcpy(m->kv + m->n_kv, t + i, (size_t)k * sizeof(*t));
+        m->n_kv += k;
     }
     return 0;
 }
@@ -352,72 +397,190 @@ static struct llama_sampler *make_sampler(const struct llama_impl *m, const char
     return chain;
 }
 
+/* What the model reads for a request, as a prefix (may be NULL) and a prompt. */
+struct reading {
+    const char *prefix, *prompt;
+    int special;          /* the text holds template markup: parse special tokens */
+    int bos;              /* add the model's BOS before the first token */
+    char *buf;            /* the rendered text both point into, or NULL */
+};
+
 /*
- * Puts prefix + prompt into the KV cache, reusing the cached prefix when it
- * is the same. Leaves the prompt's last logits ready for sampling.
+ * Renders msgs with tmpl into a new fmd_malloc'd string; NULL with err set
+ * when the template is not one llama.cpp knows (FMD_EINVAL) or memory ran out.
+ */
+static char *apply_template(const char *tmpl, const struct llama_chat_message *msgs, size_t n,
+                            size_t *len, struct fmd_err *err)
+{
+    size_t cap = 256, i;
+    int32_t got;
+    char *buf;
+
+    for (i = 0; i < n; i++)
+        cap += 2 * (strlen(msgs[i].role) + strlen(msgs[i].content)) + 64;
+    if (!(buf = fmd_malloc(cap))) {
+        fmd_errf(err, FMD_ENOMEM, "out of memory");
+        return NULL;
+    }
+    got = llama_chat_apply_template(tmpl, msgs, n, true, buf, (int32_t)cap);
+    if (got >= (int32_t)cap) {
+        char *bigger = fmd_realloc(buf, (size_t)got + 1);
+
+        if (!bigger) {
+            fmd_free(buf);
+            fmd_errf(err, FMD_ENOMEM, "out of memory");
+            return NULL;
+        }
+        buf = bigger;
+        cap = (size_t)got + 1;
+        got = llama_chat_apply_template(tmpl, msgs, n, true, buf, (int32_t)cap);
+    }
+    if (got < 0 || got >= (int32_t)cap) {
+        fmd_free(buf);
+        fmd_errf(err, FMD_EINVAL, "the model's chat template is not one llama.cpp can apply");
+        return NULL;
+    }
+    buf[got] = '\0';
+    *len = (size_t)got;
+    return buf;
+}
+
+/* Where the last occurrence of needle starts in hay, or NULL. */
+static const char *last_occurrence(const char *hay, const char *needle)
+{
+    const char *hit = NULL, *p = hay;
+
+    if (!*needle)
+        return NULL;
+    while ((p = strstr(p, needle))) {
+        hit = p;
+        p++;
+    }
+    return hit;
+}
+
+/*
+ * Fills r for req: prefix and prompt as they are for a model without a chat
+ * template, else the messages (req's, or its prefix as system and prompt as
+ * user) rendered and split where the last message's content starts.
+ */
+static int render(const struct llama_impl *m, const struct ai_request *req, struct reading *r,
+                  struct fmd_err *err)
+{
+    struct llama_chat_message two[2], *msgs = two;
+    const char *tmpl = m->tmpl, *split, *bos_text;
+    size_t n = 0, len, i;
+    int rc = 0;
+
+    memset(r, 0, sizeof(*r));
+    r->bos = 1;
+    if (!req->messages && !tmpl) {
+        r->prefix = req->prefix && *req->prefix ? req->prefix : NULL;
+        r->prompt = req->prompt ? req->prompt : "";
+        return 0;
+    }
+    if (req->messages) {
+        if (!req->n_messages)
+            return fmd_errf(err, FMD_EINVAL, "no messages");
+        if (!(msgs = fmd_calloc(req->n_messages, sizeof(*msgs))))
+            return fmd_errf(err, FMD_ENOMEM, "out of memory");
+        for (n = 0; n < req->n_messages; n++)
+            msgs[n] = (struct llama_chat_message){req->messages[n].role,
+                                                  req->messages[n].content};
+    } else {
+        if (req->prefix && *req->prefix)
+            two[n++] = (struct llama_chat_message){"system", req->prefix};
+        two[n++] = (struct llama_chat_message){"user", req->prompt ? req->prompt : ""};
+    }
+    r->buf = apply_template(tmpl ? tmpl : "chatml", msgs, n, &len, err);
+    if (!r->buf && tmpl && err->code == FMD_EINVAL) {
+        /* A template llama.cpp's C API does not know: ChatML, which most instruct
+         * models have seen, rather than nothing. */
+        log_debug("llama: the model's chat template is not supported; using ChatML");
+        r->buf = apply_template("chatml", msgs, n, &len, err);
+    }
+    if (!r->buf) {
+        rc = err->code;
+        goto out;
+    }
+    memset(err, 0, sizeof(*err));
+    r->special = 1;
+    /* The template may write the BOS itself; it must not be there twice. */
+    bos_text = llama_vocab_get_text(m->vocab, llama_vocab_bos(m->vocab));
+    if (bos_text && *bos_text && !strncmp(r->buf, bos_text, strlen(bos_text)))
+        r->bos = 0;
+    split = last_occurrence(r->buf, msgs[n - 1].content);
+    if (split && split > r->buf) {
+        /* prefix and prompt as two strings: the prompt moves one byte on */
+        i = (size_t)(split - r->buf);
+        memmove(r->buf + i + 1, r->buf + i, len - i + 1);
+        r->buf[i] = '\0';
+        r->prefix = r->buf;
+        r->prompt = r->buf + i + 1;
+    } else {
+        r->prompt = r->buf;
+    }
+out:
+    if (msgs != two)
+        fmd_free(msgs);
+    return rc;
+}
+
+/*
+ * Puts prefix + prompt into the KV cache, keeping the leading tokens it
+ * already holds. Leaves the prompt's last logits ready for sampling.
  */
 static int read_prompt(struct llama_impl *m, const struct ai_request *req, struct ai_result *res,
                        struct fmd_err *err)
 {
-    llama_memory_t mem = llama_get_memory(m->ctx);
-    const char *prefix = req->prefix && *req->prefix ? req->prefix : NULL;
-    llama_token *pt = NULL, *qt = NULL;
-    int np = 0, nq = 0, rc;
+    struct reading r;
+    llama_token *pt = NULL, *qt = NULL, *all = NULL;
+    int np = 0, nq = 0, n, keep = 0, rc;
 
-    if (prefix && m->prefix && strcmp(prefix, m->prefix) == 0 &&
-        llama_memory_seq_rm(mem, 0, m->n_prefix, -1)) {
-        res->prefix_reused = 1;
-        np = m->n_prefix;
-    } else {
-        llama_memory_clear(mem, true);
-        fmd_freez(&m->prefix);
-        m->n_prefix = 0;
-        if (prefix && (rc = tokenize(m, prefix, 1, &pt, &np, err)))
-            goto out;
-    }
-    if ((rc = tokenize(m, req->prompt, !prefix, &qt, &nq, err)))
+    if ((rc = render(m, req, &r, err)))
+        return rc;
+    if ((r.prefix && (rc = tokenize(m, r.prefix, r.bos, r.special, &pt, &np, err))) ||
+        (rc = tokenize(m, r.prompt, !r.prefix && r.bos, r.special, &qt, &nq, err)))
         goto out;
-    if (np + nq == 0) {
+    n = np + nq;
+    if (n == 0) {
         rc = fmd_errf(err, FMD_EINVAL, "empty prompt");
         goto out;
     }
-    if (np + nq >= m->n_ctx) {
-        rc = fmd_errf(err, FMD_EINVAL, "prompt of %d tokens does not fit the context of %d",
-                      np + nq, m->n_ctx);
+    if (n >= m->n_ctx) {
+        rc = fmd_errf(err, FMD_EINVAL, "prompt of %d tokens does not fit the context of %d", n,
+                      m->n_ctx);
         goto out;
     }
-    if (pt && np > 0) {
-        if ((rc = eval(m, pt, np, err)))
-            goto out;
-        /* Remember the prefix only once its tokens are in the cache. */
-        if (!(m->prefix = fmd_strdup(prefix))) {
-            rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
-            goto out;
-        }
-        m->n_prefix = np;
-        m->prefix_last = pt[np - 1];
+    if (!(all = fmd_malloc((size_t)n * sizeof(*all)))) {
+        rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
+        goto out;
     }
-    if (nq > 0) {
-        if ((rc = eval(m, qt, nq, err)))
-            goto out;
-    } else if (res->prefix_reused) {
-        /* A cached prefix and no prompt: its last token again, for the logits. */
-        if (!llama_memory_seq_rm(mem, 0, np - 1, -1)) {
-            rc = fmd_errf(err, FMD_EUNAVAIL, "cannot trim the model's cache");
-            goto out;
-        }
-        if ((rc = eval(m, &m->prefix_last, 1, err)))
-            goto out;
-    }
-    res->prompt_tokens = np + nq;
+    if (np)
+        memcpy(all, pt, (size_t)np * sizeof(*all));
+    if (nq)
+        memcpy(all + np, qt, (size_t)nq * sizeof(*all));
+    /* the shared start stays; the last token is read again for its logits */
+    while (keep < m->n_kv && keep < n - 1 && m->kv[keep] == all[keep])
+        keep++;
+    /* also drops what an interrupted decode may have left past m->kv */
+    if (!llama_memory_seq_rm(llama_get_memory(m->ctx), 0, keep, -1))
+        keep = 0;
+    if (keep == 0)
+        kv_clear(m);
+    m->n_kv = keep;
+    if ((rc = eval(m, all + keep, n - keep, err)))
+        goto out;
+    res->prompt_tokens = n;
+    res->cached_tokens = keep;
+    res->prefix_reused = np > 0 && keep >= (np < n - 1 ? np : n - 1);
 out:
-    if (rc) {
-        /* The cache may hold part of what was evaluated: start afresh next time. */
-        fmd_freez(&m->prefix);
-        m->n_prefix = 0;
-    }
+    if (rc)
+        kv_clear(m);
+    fmd_free(all);
     fmd_free(pt);
     fmd_free(qt);
+    fmd_free(r.buf);
     return rc;
 }
 
@@ -461,8 +624,8 @@ static int generate(struct llama_impl *m, struct llama_sampler *smpl, const stru
         res->generated_tokens++;
         if ((rc = add_piece(m, tok, out, err)))
             break;
-        if (clock_mono_ns() > m->deadline_ns) {
-            rc = fmd_errf(err, FMD_ETIMEOUT, "model took longer than the time allowed");
+        if (clock_mono_ns() > m->deadline_ns || call_cancelled(m)) {
+            rc = stopped(m, err);
             break;
         }
         if (res->generated_tokens >= max_tokens) {
@@ -474,6 +637,23 @@ static int generate(struct llama_impl *m, struct llama_sampler *smpl, const stru
         pos++;
     }
     return rc;
+}
+
+/*
+ * The output as valid UTF-8 into *text: pieces of tokens can split a
+ * character, and a random or confused model writes any bytes at all.
+ */
+static int valid_text(const struct buf *out, char **text, struct fmd_err *err)
+{
+    struct buf clean;
+    int rc;
+
+    buf_init(&clean, 3 * (size_t)OUT_MAX);
+    if ((rc = buf_add_utf8(&clean, out->p, out->len)) || !(*text = buf_detach(&clean, NULL))) {
+        buf_release(&clean);
+        return fmd_errf(err, FMD_ENOMEM, "out of memory");
+    }
+    return 0;
 }
 
 static int llama_complete(struct ai_provider *p, const struct ai_request *req,
@@ -505,6 +685,7 @@ static int llama_complete(struct ai_provider *p, const struct ai_request *req,
     }
     locked = 1;
     m->deadline_ns = start + (uint64_t)timeout_ms * 1000000u;
+    m->req = req;
     t0 = clock_mono_ns();
     if (!(smpl = make_sampler(m, req->grammar, &req->limits, &rc, err)))
         goto out;
@@ -514,13 +695,15 @@ static int llama_complete(struct ai_provider *p, const struct ai_request *req,
     res->prompt_seconds = (double)(t1 - t0) / 1e9;
     rc = generate(m, smpl, &req->limits, res->prompt_tokens, res, &out, err);
     res->generate_seconds = (double)(clock_mono_ns() - t1) / 1e9;
-    if (!rc && !(res->text = buf_detach(&out, NULL)))
-        rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
+    if (!rc)
+        rc = valid_text(&out, &res->text, err);
 out:
     if (smpl)
         llama_sampler_free(smpl);
-    if (locked)
+    if (locked) {
+        m->req = NULL;
         pthread_mutex_unlock(&m->lock);
+    }
     buf_release(&out);
     if (rc) {
         fmd_freez(&res->text);

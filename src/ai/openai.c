@@ -74,6 +74,17 @@ void ai_openai_allow_private(int allow)
 
 /* ---- open ---- */
 
+/* 1 if the URL [s, e) has a path after scheme://authority. */
+static int has_path(const char *s, const char *e)
+{
+    const char *p = strstr(s, "://");
+
+    p = p ? p + 3 : s;
+    while (p < e && *p != '/')
+        p++;
+    return p < e;
+}
+
 /*
  * Re-sets err with code, its message's first "from" (the SSRF guard speaks
  * of webhooks) said as "to", or prefixed with "to: " when it has none.
@@ -187,14 +198,14 @@ static int openai_open(struct ai_provider *p, const char *config, int threads,
         goto out;
     }
     fmd_strlcpy(o->host, t->host, sizeof(o->host));
-    /* BASE_URL, BASE_URL/ and BASE_URL/v1 all reach BASE_URL/v1/chat/completions */
+    /* As OpenAI's own clients do: BASE_URL/chat/completions when BASE_URL has
+     * a path (".../v1", formd's ".../v1/ai"), the server's /v1 when it has none */
     e = part[0] + strlen(part[0]);
     while (e > part[0] && e[-1] == '/')
         e--;
-    if (e - part[0] >= 3 && !strncmp(e - 3, "/v1", 3))
-        e -= 3;
     if ((rc = buf_add(&b, part[0], (size_t)(e - part[0]))) ||
-        (rc = buf_adds(&b, "/v1/chat/completions")) ||
+        (rc = buf_adds(&b, has_path(part[0], e) ? "/chat/completions"
+                                                : "/v1/chat/completions")) ||
         !(o->endpoint = buf_detach(&b, NULL)) ||
         !(o->model = fmd_strdup(part[1] && *part[1] ? part[1] : "default"))) {
         rc = fmd_errf(err, rc == FMD_ETOOBIG ? FMD_EINVAL : FMD_ENOMEM,
@@ -261,11 +272,18 @@ static char *request_body(const struct openai *o, const struct ai_request *req)
 
     if (!msgs)
         return NULL;
-    if (req->prefix && *req->prefix &&
+    for (size_t i = 0; req->messages && i < req->n_messages; i++)
+        if (json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", req->messages[i].role,
+                                                  "content", req->messages[i].content)))
+            goto out;
+    if (req->messages) {
+        /* the conversation as it is */
+    } else if (req->prefix && *req->prefix &&
         json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content",
                                               req->prefix)))
         goto out;
-    if (json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content",
+    if (!req->messages &&
+        json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "user", "content",
                                               req->prompt)))
         goto out;
     body = json_pack("{s:s, s:O, s:i, s:f, s:I, s:b}", "model", o->model, "messages", msgs,
@@ -296,6 +314,8 @@ static void server_says(const struct buf *answer, char *out, size_t cap)
     msg = json_is_string(e) ? json_string_value(e) : json_get_str(e, "message");
     if (!msg)
         msg = json_get_str(doc, "message");
+    if (!msg)
+        msg = json_get_str(doc, "detail");   /* RFC 9457 (formd's own endpoint) */
     if (msg) {
         snprintf(out, cap, ": %s", msg);
         for (i = 0; out[i]; i++)
@@ -310,11 +330,22 @@ struct call {
     const struct ssrf_target *t;
     struct curl_slist *headers, *resolve;
     const char *body;
+    const struct ai_request *req;   /* for its cancelled() */
     int64_t deadline;        /* now_ms() by which it must be over */
     struct buf answer;
     int retryable;           /* the failure may pass: try again */
     int64_t retry_after_ms;  /* the server asked for this pause */
 };
+
+/* curl's progress callback: nonzero aborts the transfer once the caller cancels. */
+static int progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                    curl_off_t ulnow)
+{
+    const struct ai_request *req = arg;
+
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return req && req->cancelled && req->cancelled(req->cancelled_arg);
+}
 
 /* One POST: 0 with c->answer holding a 2xx body, or an error with c->retryable. */
 static int post(struct call *c, struct fmd_err *err)
@@ -351,8 +382,13 @@ static int post(struct call *c, struct fmd_err *err)
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(c->body));
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, keep);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &c->answer);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)c->req);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
     cc = curl_easy_perform(curl);
-    if (cc == CURLE_OPERATION_TIMEDOUT && now_ms() >= c->deadline - 5) {
+    if (cc == CURLE_ABORTED_BY_CALLBACK) {
+        rc = fmd_errf(err, FMD_ECANCELED, "the request was cancelled");
+    } else if (cc == CURLE_OPERATION_TIMEDOUT && now_ms() >= c->deadline - 5) {
         rc = fmd_errf(err, FMD_ETIMEOUT, "the ai server did not answer within the time limit");
     } else if (cc == CURLE_WRITE_ERROR) {
         rc = fmd_errf(err, FMD_EINVAL, "the ai server's answer is larger than %u bytes",
@@ -420,10 +456,11 @@ static int parse_answer(const struct buf *answer, struct ai_result *res, struct 
     res->generate_seconds = json_number_value(json_object_get(timings, "predicted_ms")) / 1000;
     /* llama.cpp says how many prompt tokens came from its cache; OpenAI-style
      * servers say it in usage.prompt_tokens_details.cached_tokens */
-    res->prefix_reused =
-        json_integer_value(json_object_get(timings, "cache_n")) > 0 ||
-        json_integer_value(json_object_get(json_object_get(usage, "prompt_tokens_details"),
-                                           "cached_tokens")) > 0;
+    res->cached_tokens = (int)json_integer_value(json_object_get(timings, "cache_n"));
+    if (!res->cached_tokens)
+        res->cached_tokens = (int)json_integer_value(
+            json_object_get(json_object_get(usage, "prompt_tokens_details"), "cached_tokens"));
+    res->prefix_reused = res->cached_tokens > 0;
 out:
     json_decref(doc);
     return rc;
@@ -468,6 +505,7 @@ static int openai_complete(struct ai_provider *p, const struct ai_request *req,
     }
     c.t = t;
     c.body = body;
+    c.req = req;
     /* a host name is pinned to the addresses checked; an IP literal needs nothing */
     if ((t->resolve_entry[0] && !(c.resolve = curl_slist_append(NULL, t->resolve_entry))) ||
         !(c.headers = add_header(NULL, "Content-Type: application/json")) ||

@@ -6,17 +6,20 @@
  *
  *     BASE_URL[|MODEL][|API_KEY_FILE]
  *
- *   BASE_URL      http(s)://host[:port][/prefix], the server's root or its
- *                 /v1: requests go to BASE_URL/v1/chat/completions (no second
- *                 /v1 when BASE_URL ends with one). No credentials in it.
+ *   BASE_URL      http(s)://host[:port][/path], as OpenAI's own clients take
+ *                 it: requests go to BASE_URL/chat/completions when it has a
+ *                 path (".../v1"; formd's own endpoint is ".../v1/ai"), and to
+ *                 BASE_URL/v1/chat/completions when it is a bare server root.
+ *                 No credentials in it.
  *   MODEL         the "model" member of each request; "default" when empty
  *                 (llama.cpp's server ignores it; Ollama and vLLM need it).
  *   API_KEY_FILE  a file whose content (surrounding white space trimmed) is
  *                 sent as "Authorization: Bearer KEY"; read once at open, so
  *                 the key never appears on a command line or in a config dump.
  *
- * For example "http://10.0.0.5:8080", "http://ollama:11434|llama3.2:1b" or
- * "https://llm.example|qwen2.5-7b|/run/secrets/llm_key".
+ * For example "http://10.0.0.5:8080", "http://ollama:11434/v1|llama3.2:1b",
+ * "https://llm.example/v1|qwen2.5-7b|/run/secrets/llm_key" or another formd,
+ * "http://formd-ai:8080/v1/ai||/run/secrets/formd_key".
  */
 #ifndef FMD_AI_OPENAI_H
 #define FMD_AI_OPENAI_H

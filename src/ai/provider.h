@@ -42,6 +42,12 @@ struct ai_limits {
     uint32_t seed;           /* sampling seed when temperature > 0 */
 };
 
+/* One turn of a conversation: role "system", "user" or "assistant". */
+struct ai_message {
+    const char *role;
+    const char *content;
+};
+
 /*
  * A request: prefix + prompt is what a model reads. The rules provider reads
  * no prompt: it works on task, input and schema, which models ignore.
@@ -57,6 +63,16 @@ struct ai_request {
                                 the submission as JSON text (classify) */
     const char *schema;      /* JSON text: extract: the form's JSON Schema; classify:
                                 {"categories": [{"name", "description"?}, ...]} */
+    /*
+     * A conversation, read instead of prefix and prompt when set (the chat
+     * completions endpoint): llama renders it with the model's chat
+     * template, openai sends it as it is; rules cannot answer it.
+     */
+    const struct ai_message *messages;
+    size_t n_messages;
+    /* Asked between tokens (may be NULL): nonzero ends the call with FMD_ECANCELED. */
+    int (*cancelled)(void *arg);
+    void *cancelled_arg;
 };
 
 /* What came back. text is fmd_malloc'd (ai_result_release). */
@@ -65,6 +81,7 @@ struct ai_result {
     int prompt_tokens;       /* tokens read (0 when unknown) */
     int generated_tokens;    /* tokens written */
     int prefix_reused;       /* the prefix came from cache, not evaluated again */
+    int cached_tokens;       /* how many prompt tokens that saved (0 when unknown) */
     double prompt_seconds;   /* time reading the prompt */
     double generate_seconds; /* time generating */
     int truncated;           /* stopped at max_tokens */
@@ -87,7 +104,8 @@ struct ai_provider_vtable {
     /*
      * Completes req into *res. Safe to call from many threads: a provider
      * with one model serialises or batches internally. Errors: FMD_ETIMEOUT
-     * (limits.timeout_ms passed), FMD_EINVAL (a grammar it cannot parse),
+     * (limits.timeout_ms passed), FMD_ECANCELED (req->cancelled said so),
+     * FMD_EINVAL (a grammar it cannot parse),
      * FMD_EUNAVAIL (the server or model is not answering), FMD_ENOMEM.
      * On failure *res is empty.
      */

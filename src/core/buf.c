@@ -145,6 +145,64 @@ int buf_add_json_str(struct buf *b, const char *s, size_t n)
     return rc;
 }
 
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if there is none. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t k, i;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        k = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+        k = 3;
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+        k = 4;
+    else
+        return 0;
+    /* the second byte's range rules out overlong forms, surrogates and > U+10FFFF */
+    if (s[0] == 0xE0)
+        lo = 0xA0;
+    else if (s[0] == 0xED)
+        hi = 0x9F;
+    else if (s[0] == 0xF0)
+        lo = 0x90;
+    else if (s[0] == 0xF4)
+        hi = 0x8F;
+    if (n < k || s[1] < lo || s[1] > hi)
+        return 0;
+    for (i = 2; i < k; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return k;
+}
+
+int buf_add_utf8(struct buf *b, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, start = 0, oldlen = b->len, k;
+    int rc = 0;
+
+    while (i < n && !rc) {
+        if ((k = utf8_seq(u + i, n - i)) && u[i]) {
+            i += k;
+            continue;
+        }
+        rc = buf_add(b, s + start, i - start);
+        if (!rc)
+            rc = buf_add(b, "\xEF\xBF\xBD", 3);   /* U+FFFD for each bad byte */
+        start = ++i;
+    }
+    if (!rc)
+        rc = buf_add(b, s + start, n - start);
+    if (rc) {
+        b->len = oldlen;
+        b->p[b->len] = '\0';
+    }
+    return rc;
+}
+
 char *buf_detach(struct buf *b, size_t *len)
 {
     char *p;

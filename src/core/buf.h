@@ -38,6 +38,12 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Appends s as the inside of a JSON string (quotes not included). */
 int buf_add_json_str(struct buf *b, const char *s, size_t n);
 
+/*
+ * Appends s as valid UTF-8: each byte that does not start a well-formed
+ * sequence (overlong forms, surrogates and NUL included) becomes U+FFFD.
+ */
+int buf_add_utf8(struct buf *b, const char *s, size_t n);
+
 /* Hands the heap string to the caller (free with fmd_free); b is reset. */
 char *buf_detach(struct buf *b, size_t *len);
 

@@ -36,7 +36,8 @@
     X(FMD_EDB,            "database",         500, "database error")          \
     X(FMD_EINTERNAL,      "internal",         500, "internal error")          \
     X(FMD_EUNAVAIL,       "unavailable",      503, "service unavailable")     \
-    X(FMD_EBUSY,          "busy",             503, "server busy")
+    X(FMD_EBUSY,          "busy",             503, "server busy")             \
+    X(FMD_ECANCELED,      "cancelled",        409, "cancelled")
 
 enum fmd_errcode {
     FMD_OK = 0,

@@ -99,6 +99,18 @@ static void count_cache(const char *task, int hit)
 
 /* 1 when req's answer was cached: run->result is it (with "cached": true),
  * or *rc an error. 0: not cached (or no model to cache for). */
+/* The queue's cancel, as the provider's: a cancelled task's model call stops. */
+static int run_cancelled(void *run)
+{
+    return queue_run_cancelled(run);
+}
+
+static void cancel_with(struct ai_request *req, struct queue_run *run)
+{
+    req->cancelled = run_cancelled;
+    req->cancelled_arg = run;
+}
+
 static int cached(struct queue_run *run, struct db *db, const struct ai_request *req,
                   const char *key, int *rc, struct fmd_err *err)
 {
@@ -256,6 +268,7 @@ int tasks_ai_extract(struct queue_run *run)
     req.limits.max_tokens = 1024;
     req.limits.timeout_ms = env->ai_timeout_ms;
     req.task = "extract";
+    cancel_with(&req, run);
     req.input = text;
     req.schema = schema_text;
     store_ai_cache_key(ai_engine_model_id(env->ai), PROMPT_VERSION, req.task, schema_text, text,
@@ -405,6 +418,7 @@ int tasks_ai_classify(struct queue_run *run)
     req.limits.max_tokens = 160;
     req.limits.timeout_ms = env->ai_timeout_ms;
     req.task = "classify";
+    cancel_with(&req, run);
     req.input = data;
     req.schema = rules_text;
     store_ai_cache_key(ai_engine_model_id(env->ai), CLASSIFY_VERSION, req.task, cats_text, data,
@@ -558,6 +572,7 @@ int tasks_ai_generate_form(struct queue_run *run)
     req.limits.max_tokens = 768;
     req.limits.timeout_ms = env->ai_timeout_ms;
     req.task = "generate_form";
+    cancel_with(&req, run);
     req.input = desc;
     store_ai_cache_key(ai_engine_model_id(env->ai), GENERATE_VERSION, req.task, NULL, desc, key);
     if ((rc = db_pool_get(env->pool, &db, &err)))
@@ -605,27 +620,16 @@ struct chunks {
     size_t answers;
 };
 
-/* Text in valid UTF-8: each bad byte becomes U+FFFD, so the answer can be JSON. */
+/* Text in valid UTF-8 (each bad byte U+FFFD, so the answer can be JSON), on one line. */
 static int add_clean(struct buf *b, const char *s, size_t n)
 {
-    size_t i = 0;
-    int rc = 0;
+    size_t from = b->len, i;
+    int rc = buf_add_utf8(b, s, n);
 
-    while (!rc && i < n) {
-        unsigned char c = (unsigned char)s[i];
-        size_t k = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                 : (c & 0xF8) == 0xF0 ? 4 : 0, j;
-        int ok = k > 0 && i + k <= n && !(k == 2 && c < 0xC2);
-        for (j = 1; ok && j < k; j++)
-            ok = ((unsigned char)s[i + j] & 0xC0) == 0x80;
-        if (ok && c >= 0x20) {
-            rc = buf_add(b, s + i, k);
-            i += k;
-        } else {
-            rc = c == '\n' || c == '\t' ? buf_addc(b, ' ') : buf_add(b, "\xEF\xBF\xBD", ok ? 0 : 3);
-            i += ok ? k : 1;
-        }
-    }
+    /* one line per answer: control characters become spaces */
+    for (i = from; !rc && i < b->len; i++)
+        if ((unsigned char)b->p[i] < 0x20)
+            b->p[i] = ' ';
     return rc;
 }
 
@@ -646,8 +650,8 @@ static int accept_text(void *arg, const char *text, char *why)
 }
 
 /* One summary of text (answers or summaries): 0 and out filled, or the error. */
-static int summarize_once(const struct tasks_env *env, const char *text, int combine,
-                          struct ai_outcome *out, struct fmd_err *err)
+static int summarize_once(struct queue_run *run, const struct tasks_env *env, const char *text,
+                          int combine, struct ai_outcome *out, struct fmd_err *err)
 {
     struct ai_request req = {0};
     struct buf prompt;
@@ -667,6 +671,7 @@ static int summarize_once(const struct tasks_env *env, const char *text, int com
     req.limits.max_tokens = 200;
     req.limits.timeout_ms = env->ai_timeout_ms;
     req.task = "summarize";
+    cancel_with(&req, run);
     req.input = text;
     rc = ai_engine_run(env->ai, &req, accept_text, NULL, out, err);
     buf_release(&prompt);
@@ -710,7 +715,7 @@ int tasks_ai_summarize(struct queue_run *run)
             end--;
         saved = c.all.p[end];
         c.all.p[end] = '\0';
-        rc = summarize_once(env, c.all.p + at, 0, &o, &err);
+        rc = summarize_once(run, env, c.all.p + at, 0, &o, &err);
         c.all.p[end] = saved;
         if (!rc) {
             from_model += !strcmp(o.source, "model");
@@ -726,7 +731,7 @@ int tasks_ai_summarize(struct queue_run *run)
     }
     if (!rc && nchunks > 1) {   /* combine: the partial summaries are short */
         struct ai_outcome o = {0};
-        if (!(rc = summarize_once(env, partial.p, 1, &o, &err))) {
+        if (!(rc = summarize_once(run, env, partial.p, 1, &o, &err))) {
             from_model += !strcmp(o.source, "model");
             buf_reset(&partial);
             if (add_clean(&partial, o.text ? o.text : "", o.text ? strlen(o.text) : 0))

@@ -45,6 +45,42 @@ static void buf_escapes_json(void **state)
     buf_release(&b);
 }
 
+/* Well-formed UTF-8 passes; every byte of a bad sequence becomes U+FFFD. */
+static void buf_makes_utf8_valid(void **state)
+{
+    static const struct {
+        const char *in;
+        size_t n;
+        const char *out;
+    } cases[] = {
+        {"plain", 5, "plain"},
+        {"\xC3\xA9t\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", 14,
+         "\xC3\xA9t\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"},
+        {"a\xC3", 2, "a\xEF\xBF\xBD"},                        /* cut short */
+        {"\xC0\xAF", 2, "\xEF\xBF\xBD\xEF\xBF\xBD"},            /* overlong '/' */
+        {"\xE0\x80\xAF", 3, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"},
+        {"\xED\xA0\x80", 3, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"},   /* surrogate */
+        {"\xF4\x90\x80\x80", 4,                                  /* past U+10FFFF */
+         "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"},
+        {"x\0y", 3, "x\xEF\xBF\xBDy"},
+        {"\x80z", 2, "\xEF\xBF\xBDz"},
+    };
+    struct buf b;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        buf_init(&b, 64);
+        assert_int_equal(buf_add_utf8(&b, cases[i].in, cases[i].n), 0);
+        assert_string_equal(b.p, cases[i].out);
+        buf_release(&b);
+    }
+    buf_init(&b, 4);   /* too small: unchanged */
+    assert_int_equal(buf_add_utf8(&b, "\xFF\xFF", 2), FMD_ETOOBIG);
+    assert_int_equal(b.len, 0);
+    buf_release(&b);
+}
+
 static void buf_detach_hands_over(void **state)
 {
     struct buf b;
@@ -224,6 +260,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buf_is_bounded_and_terminated),
         cmocka_unit_test(buf_escapes_json),
+        cmocka_unit_test(buf_makes_utf8_valid),
         cmocka_unit_test(buf_detach_hands_over),
         cmocka_unit_test(buf_survives_allocation_failure),
         cmocka_unit_test(arena_allocates_aligned),

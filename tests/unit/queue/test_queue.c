@@ -357,6 +357,59 @@ static void stop_lets_running_tasks_finish(void **state)
     assert_int_equal(count_state(f, "completed"), 1);
 }
 
+static atomic_int saw_cancel;
+
+/* Runs until told it is cancelled (or the pool stops), as a model call would. */
+static int cancellable_handler(struct queue_run *run)
+{
+    while (!queue_run_cancelled(run) && !queue_run_stopping(run))
+        usleep(2000);
+    atomic_store(&saw_cancel, queue_run_cancelled(run));
+    run->result = fmd_strdup("{\"finished\":true}");
+    return 0;
+}
+
+/* Cancels the running task id, as the API does; with tell, also tells the pool at once. */
+static void cancel_running(struct fixture *f, struct queue_pool *p, const char *id, int tell)
+{
+    assert_int_equal(queue_cancel(f->db, id, clock_wall_ms(), NULL), 0);
+    if (tell)
+        queue_pool_cancelled(p, id);
+}
+
+/* A running task that is cancelled stops, and stays cancelled: in-process at once,
+ * from elsewhere (another process's cancel) by the heartbeat. */
+static void running_tasks_can_be_cancelled(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_pool *p;
+    char id[ID_LEN + 1], pid[ID_LEN + 1];
+    json_t *j;
+    int tell;
+
+    assert_int_equal(queue_register("test.cancellable", cancellable_handler), 0);
+    for (tell = 1; tell >= 0; tell--) {
+        atomic_store(&saw_cancel, 0);
+        enqueue(f, "test.cancellable", NULL, 0, NULL, id, NULL);
+        p = start_pool(f, 2);   /* lease 2 s: a heartbeat every 0.67 s */
+        wait_state(f, "running", 1, 10);
+        cancel_running(f, p, id, tell);
+        {
+            int64_t until = clock_wall_ms() + 10000;
+            while (!atomic_load(&saw_cancel) && clock_wall_ms() < until)
+                usleep(5000);
+        }
+        assert_true(atomic_load(&saw_cancel));
+        queue_pool_stop(p, 5000);
+        assert_int_equal(queue_task_json(f->db, id, &j, pid, NULL), 0);
+        assert_string_equal(json_string_value(json_object_get(j, "state")), "cancelled");
+        assert_true(json_is_null(json_object_get(j, "result")));
+        json_decref(j);
+        /* the pool that ran it is stopped: a cancel for it now reaches nobody, harmlessly */
+        queue_pool_cancelled(NULL, id);
+    }
+}
+
 static atomic_int progress_seen;
 
 static int progress_handler(struct queue_run *run)
@@ -450,6 +503,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stop_lets_running_tasks_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(periodic_tasks_fire_once_per_tick, setup, teardown),
         cmocka_unit_test_setup_teardown(long_tasks_report_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(running_tasks_can_be_cancelled, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
