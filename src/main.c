@@ -85,6 +85,8 @@ static const struct http_route routes[] = {
     {HTTP_POST, "/v1/forms/{}/ai/classify", api_ai_classify, "Classify a submission"},
     {HTTP_POST, "/v1/forms/{}/ai/summarize", api_ai_summarize, "Summarise a form's text answers"},
     {HTTP_POST, "/v1/ai/generate-form", api_ai_generate_form, "Draft a form from a description"},
+    {HTTP_POST, "/v1/ai/chat/completions", api_ai_chat_completions, "A chat completion by the loaded model (OpenAI format)"},
+    {HTTP_GET, "/v1/ai/models", api_ai_models, "The model that answers chat completions"},
     {HTTP_GET, "/v1/tasks", api_task_list, "List tasks"},
     {HTTP_GET, "/v1/tasks/{}", api_task_get, "Get a task"},
     {HTTP_POST, "/v1/tasks/{}/retry", api_task_retry, "Run a task again"},

@@ -156,6 +156,8 @@ void api_ai_ocr(struct http_req *req);
 void api_ai_classify(struct http_req *req);
 void api_ai_generate_form(struct http_req *req);
 void api_ai_summarize(struct http_req *req);
+void api_ai_chat_completions(struct http_req *req);
+void api_ai_models(struct http_req *req);
 void api_export_get(struct http_req *req);
 void api_export_download(struct http_req *req);
 void api_webhook_create(struct http_req *req);

@@ -127,6 +127,13 @@ void http_suspend(struct http_req *req, http_handler cont);
 /* Thread-safe: wakes a suspended request. */
 void http_resume(struct http_req *req);
 
+/*
+ * Gives the request ms more than the server's total time per request: for
+ * an answer known to take longer to make (a model's completion). Call from
+ * the handler, before suspending.
+ */
+void http_extend_deadline(struct http_req *req, int64_t ms);
+
 /* 1 if any answer has been given. */
 int http_answered(const struct http_req *req);
 

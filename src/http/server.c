@@ -648,6 +648,12 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     }
 }
 
+void http_extend_deadline(struct http_req *req, int64_t ms)
+{
+    if (ms > 0)
+        watch_extend(req->server, req->conn, ms);
+}
+
 /* Cuts off connections whose request has taken longer than the limit. */
 static void *watchdog_main(void *arg)
 {
