@@ -350,6 +350,7 @@ static int start_tasks(struct app *app, struct tasks_env *tenv, int workers,
     tenv->export_ttl_s = app->cfg->export_ttl;
     tenv->ai = app->ai;
     tenv->ai_timeout_ms = app->cfg->ai_timeout;
+    tenv->ai_cache_ttl_s = app->cfg->ai_cache_ttl;
     tenv->allow_private_targets = (int)app->cfg->allow_private_targets;
     tenv->task_retention_s = app->cfg->task_retention;
     if ((rc = tasks_register_all(tenv, err)) || workers <= 0)

@@ -53,6 +53,7 @@ static const struct option_row options[] = {
     {"ai-openai", OPT_STR, OFF(ai_openai), 0, 0, "", 0, "OpenAI-compatible AI server: URL[|MODEL][|API_KEY_FILE] (empty: none)"},
     {"ai-threads", OPT_INT, OFF(ai_threads), 0, 256, "0", 0, "threads of the in-process model (0: half the CPUs)"},
     {"ai-timeout", OPT_INT, OFF(ai_timeout), 100, 3600000, "60000", 0, "milliseconds one AI completion may take before the fallback answers"},
+    {"ai-cache-ttl", OPT_INT, OFF(ai_cache_ttl), 60, 315360000, "2592000", 0, "seconds a cached AI answer is kept"},
     {"etl-max-lag", OPT_INT, OFF(etl_max_lag), 0, 31536000, "900", 0, "seconds analytics may lag before /readyz fails (0: never)"},
 };
 

@@ -44,6 +44,7 @@ struct config {
     char *ai_openai;         /* OpenAI-compatible server config, or "" */
     long ai_threads;
     long ai_timeout;         /* ms */
+    long ai_cache_ttl;       /* seconds a cached AI answer is kept */
 };
 
 /* Fills c with defaults. */

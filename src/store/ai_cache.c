@@ -76,3 +76,18 @@ int store_ai_cache_put(struct db *db, const char *key, const char *task, const c
     db_bind_int(st, 5, clock_wall_ms());
     return rows_exec(st, err);
 }
+
+int store_ai_cache_prune(struct db *db, int64_t before, int *pruned, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db, "DELETE FROM ai_cache WHERE created_at < $1", &st, err);
+
+    *pruned = 0;
+    if (rc)
+        return rc;
+    db_bind_int(st, 1, before);
+    if ((rc = rows_exec(st, err)))
+        return rc;
+    *pruned = (int)db_changes(db);
+    return 0;
+}

@@ -25,4 +25,7 @@ int store_ai_cache_get(struct db *db, const char *key, char **result, struct fmd
 int store_ai_cache_put(struct db *db, const char *key, const char *task, const char *model,
                        const char *result, struct fmd_err *err);
 
+/* Deletes entries stored before `before` (Unix ms); *pruned: how many. */
+int store_ai_cache_prune(struct db *db, int64_t before, int *pruned, struct fmd_err *err);
+
 #endif

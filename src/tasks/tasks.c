@@ -10,6 +10,7 @@
 #include "core/mem.h"
 #include "queue/periodic.h"
 #include "queue/worker.h"
+#include "store/ai_cache.h"
 #include "tasks/ai.h"
 #include "tasks/etl.h"
 #include "tasks/export.h"
@@ -26,28 +27,37 @@ const struct tasks_env *tasks__env(void)
 }
 
 struct prune_job {
-    int64_t before;
-    int pruned;
+    int64_t before, cache_before;
+    int pruned, cache_pruned;
 };
 
 static int prune_write(struct db *db, void *arg, struct fmd_err *err)
 {
     struct prune_job *j = arg;
-    return queue_prune(db, j->before, &j->pruned, err);
+    int rc = queue_prune(db, j->before, &j->pruned, err);
+
+    return rc ? rc : store_ai_cache_prune(db, j->cache_before, &j->cache_pruned, err);
 }
 
-/* Deletes finished tasks older than the retention, so the hot table stays small. */
+/*
+ * Deletes finished tasks older than the retention, so the hot table stays
+ * small, and cached AI answers older than theirs (a model or prompt that
+ * changed leaves its answers behind under keys nobody asks for again).
+ */
 static int prune_finished(struct queue_run *run)
 {
-    struct prune_job j = {.before = clock_wall_ms() - env->task_retention_s * 1000};
+    int64_t now = clock_wall_ms();
+    struct prune_job j = {.before = now - env->task_retention_s * 1000,
+                          .cache_before = now - env->ai_cache_ttl_s * 1000};
     struct fmd_err err = {0};
-    char result[64];
+    char result[96];
     int rc = db_writer_run(env->writer, prune_write, &j, &err);
     if (rc) {
         snprintf(run->error, sizeof(run->error), "%s", err.msg);
         return rc;
     }
-    snprintf(result, sizeof(result), "{\"pruned\":%d}", j.pruned);
+    snprintf(result, sizeof(result), "{\"pruned\":%d,\"ai_cache_pruned\":%d}", j.pruned,
+             j.cache_pruned);
     run->result = fmd_strdup(result);
     return 0;
 }

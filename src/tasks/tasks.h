@@ -22,6 +22,7 @@ struct tasks_env {
     struct duck *analytics;
     struct ai_engine *ai;       /* the AI providers (a model and the fallback), or NULL */
     long ai_timeout_ms;         /* one completion's limit */
+    long ai_cache_ttl_s;        /* cached AI answers older than this are pruned */
     const char *data_dir;       /* exports are written under <data_dir>/exports */
     long export_ttl_s;          /* a finished export is kept this long */
 };
