@@ -63,6 +63,7 @@ struct submit {
     char existing_hash[65];
     char hash[65];
     int replayed;
+    unsigned flags;            /* the version's SCHEMA_FLAG_* */
 };
 
 static void body_hash(const struct buf *body, char out[65])
@@ -120,8 +121,9 @@ static int submit_write(struct db *db, void *arg, struct fmd_err *err)
     if ((rc = webhook_submission_event(db, s->project_id, s->row.form_id, "submission.created",
                                        s->row.id, err)))
         return rc;
-    return tasks_ai_on_submission(db, s->project_id, s->row.form_id, s->row.form_version,
-                                  s->row.id, err);
+    if (!(s->flags & SCHEMA_FLAG_AUTO_CLASSIFY))
+        return 0;
+    return tasks_ai_classify_new(db, s->project_id, s->row.id, err);
 }
 
 /* The 201 for a stored submission, the same whether it is new or replayed. */
@@ -142,9 +144,12 @@ static void submit_answer(struct http_req *req)
     answer_created(req, api_write_arg(req));
 }
 
-/* Validates data against the published version: 0, or answered (422 and the rest). */
+/*
+ * Validates data against the published version: 0, or answered (422 and the
+ * rest). *flags: what the version's settings ask of a new submission.
+ */
 static int validate(struct http_req *req, struct db *db, const struct store_form *f,
-                    const json_t *data)
+                    const json_t *data, unsigned *flags)
 {
     const struct schema *schema;
     struct schema *owned;
@@ -152,7 +157,7 @@ static int validate(struct http_req *req, struct db *db, const struct store_form
     json_t *errors = NULL;
     int rc;
 
-    if (schema_cache_get(db, f->id, f->published_version, &schema, &owned, &err)) {
+    if (schema_cache_get(db, f->id, f->published_version, &schema, &owned, flags, &err)) {
         http_problem_err(req, &err);
         return -1;
     }
@@ -240,7 +245,7 @@ void api_public_submit(struct http_req *req)
         http_problem(req, FMD_EINVAL, NULL, "'data' must be a JSON object", NULL);
         goto out;
     }
-    if (validate(req, db, &f, data))
+    if (validate(req, db, &f, data, &s->flags))
         goto out;
     if (!(text = json_encode(data)) || !(s->row.data = arena_strdup(&req->arena, text))) {
         fmd_free(text);

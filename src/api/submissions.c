@@ -217,7 +217,7 @@ static int validate_edit(struct http_req *req, struct sub_op *op, const json_t *
         http_problem(req, FMD_EINVAL, NULL, "'data' must be a JSON object", NULL);
         return -1;
     }
-    if (schema_cache_get(api_db(req), op->form_id, op->version, &schema, &owned, &err)) {
+    if (schema_cache_get(api_db(req), op->form_id, op->version, &schema, &owned, NULL, &err)) {
         http_problem_err(req, &err);
         return -1;
     }

@@ -14,6 +14,7 @@
 struct entry {
     char form_id[ID_LEN + 1];
     int version;
+    unsigned flags;
     struct schema *schema;
 };
 
@@ -39,14 +40,35 @@ static struct entry *probe(const char *form_id, int version)
     return &slots[i];
 }
 
+/* The SCHEMA_FLAG_* of a version's settings. */
+static int read_flags(struct db *db, const char *form_id, int version, unsigned *flags,
+                      struct fmd_err *err)
+{
+    char *text = NULL;
+    json_t *doc;
+    int rc;
+
+    *flags = 0;
+    if ((rc = store_form_settings(db, form_id, version, &text, err)))
+        return rc;
+    doc = json_loads(text ? text : "{}", 0, NULL);
+    fmd_free(text);
+    if (json_is_true(json_object_get(json_object_get(json_object_get(doc, "ai"), "classify"),
+                                     "auto")))
+        *flags |= SCHEMA_FLAG_AUTO_CLASSIFY;
+    json_decref(doc);
+    return 0;
+}
+
 static int compile_version(struct db *db, const char *form_id, int version,
-                           struct schema **out, struct fmd_err *err)
+                           struct schema **out, unsigned *flags, struct fmd_err *err)
 {
     char *text = NULL;
     json_t *doc = NULL;
     int rc;
 
-    if ((rc = store_form_schema(db, form_id, version, &text, err)))
+    if ((rc = read_flags(db, form_id, version, flags, err)) ||
+        (rc = store_form_schema(db, form_id, version, &text, err)))
         return rc;
     doc = json_loads(text, JSON_DECODE_ANY, NULL);
     fmd_free(text);
@@ -58,21 +80,29 @@ static int compile_version(struct db *db, const char *form_id, int version,
 }
 
 int schema_cache_get(struct db *db, const char *form_id, int version,
-                     const struct schema **out, struct schema **owned, struct fmd_err *err)
+                     const struct schema **out, struct schema **owned, unsigned *flags,
+                     struct fmd_err *err)
 {
     struct schema *s;
     struct entry *e;
+    unsigned f = 0;
     int rc;
 
     *owned = NULL;
     pthread_rwlock_rdlock(&lock);
     e = probe(form_id, version);
     *out = e->schema;
+    f = e->flags;
     pthread_rwlock_unlock(&lock);
-    if (*out)
+    if (*out) {
+        if (flags)
+            *flags = f;
         return 0;
-    if ((rc = compile_version(db, form_id, version, &s, err)))
+    }
+    if ((rc = compile_version(db, form_id, version, &s, &f, err)))
         return rc;
+    if (flags)
+        *flags = f;
     pthread_rwlock_wrlock(&lock);
     e = probe(form_id, version);
     if (e->schema) {                       /* another thread won the race */
@@ -81,6 +111,7 @@ int schema_cache_get(struct db *db, const char *form_id, int version,
     } else if (count < SCHEMA_CACHE_MAX) {
         fmd_strlcpy(e->form_id, form_id, sizeof(e->form_id));
         e->version = version;
+        e->flags = f;
         e->schema = s;
         count++;
         *out = s;

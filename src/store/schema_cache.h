@@ -14,12 +14,18 @@
 
 #define SCHEMA_CACHE_MAX 4096
 
+/* What a version's settings ask of each new submission (schema_cache_get's flags). */
+#define SCHEMA_FLAG_AUTO_CLASSIFY 0x1u   /* settings.ai.classify.auto is true */
+
 /*
  * The compiled schema of (form_id, version), read from db on a miss. *owned
  * is set when the caller must schema_free(*out) (cache full), else NULL.
+ * flags (may be NULL) gets the version's SCHEMA_FLAG_*: its settings are as
+ * immutable as its schema, so the submission path learns them without a query.
  */
 int schema_cache_get(struct db *db, const char *form_id, int version,
-                     const struct schema **out, struct schema **owned, struct fmd_err *err);
+                     const struct schema **out, struct schema **owned, unsigned *flags,
+                     struct fmd_err *err);
 /* Frees every entry (tests, shutdown). */
 void schema_cache_clear(void);
 

@@ -246,7 +246,7 @@ int tasks_ai_extract(struct queue_run *run)
         goto out;
     }
     if ((rc = store_form_schema(db, form_id, f.published_version, &schema_text, &err)) ||
-        (rc = schema_cache_get(db, form_id, f.published_version, &schema, &owned, &err)))
+        (rc = schema_cache_get(db, form_id, f.published_version, &schema, &owned, NULL, &err)))
         goto out;
     if (build_prefix(&prefix, schema_text) ||
         buf_printf(&prompt, "Text:\n%s\nJSON:", text)) {
@@ -469,25 +469,14 @@ out:
 
 /* ---- on every new submission ---- */
 
-int tasks_ai_on_submission(struct db *db, const char *project_id, const char *form_id,
-                           int version, const char *submission_id, struct fmd_err *err)
+int tasks_ai_classify_new(struct db *db, const char *project_id, const char *submission_id,
+                          struct fmd_err *err)
 {
     struct queue_new t = {.kind = AI_CLASSIFY_KIND, .queue = "default", .max_attempts = 3,
                           .project_id = project_id};
-    struct db_stmt *st;
     char task_id[ID_LEN + 1], payload[96];
-    int rc, existing = 0;
+    int existing = 0;
 
-    /* one indexed row, in the submission's own transaction */
-    if ((rc = db_prepare(db, "SELECT 1 FROM form_versions WHERE form_id = $1 AND version = $2 "
-                             "AND json_extract(settings, '$.ai.classify.auto') = 1", &st, err)))
-        return rc;
-    db_bind_text(st, 1, form_id);
-    db_bind_int(st, 2, version);
-    rc = db_step(st, err);
-    db_done(st);
-    if (rc <= 0)
-        return rc;
     snprintf(payload, sizeof(payload), "{\"submission_id\":\"%s\"}", submission_id);
     t.payload = payload;
     return queue_enqueue(db, &t, task_id, &existing, err);

@@ -56,12 +56,12 @@ int tasks_ai_generate_form(struct queue_run *run);
 int tasks_ai_summarize(struct queue_run *run);
 
 /*
- * Inside the transaction that stores a new submission: enqueues its
- * ai.classify task when version's settings say "ai.classify.auto": true, so
- * no submission is stored without its classification to come. 0 or the
- * database's error.
+ * Inside the transaction that stores a new submission of a version whose
+ * settings say "ai.classify.auto": true (SCHEMA_FLAG_AUTO_CLASSIFY): enqueues
+ * its ai.classify task, so no such submission is stored without its
+ * classification to come. 0 or the database's error.
  */
-int tasks_ai_on_submission(struct db *db, const char *project_id, const char *form_id,
-                           int version, const char *submission_id, struct fmd_err *err);
+int tasks_ai_classify_new(struct db *db, const char *project_id, const char *submission_id,
+                          struct fmd_err *err);
 
 #endif
