@@ -106,6 +106,21 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return rc;
 }
 
+/*
+ * The end of a copy made in runs: after the runs went well (rc 0), the last
+ * one; after a failure, b as it was before the first (oldlen).
+ */
+static int add_tail(struct buf *b, const char *rest, size_t n, size_t oldlen, int rc)
+{
+    if (!rc)
+        rc = buf_add(b, rest, n);
+    if (rc) {
+        b->len = oldlen;
+        b->p[b->len] = '\0';
+    }
+    return rc;
+}
+
 int buf_add_json_str(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -136,13 +151,7 @@ int buf_add_json_str(struct buf *b, const char *s, size_t n)
             rc = buf_add(b, e, elen);
         start = i + 1;
     }
-    if (!rc)
-        rc = buf_add(b, s + start, n - start);
-    if (rc) {
-        b->len = oldlen;
-        b->p[b->len] = '\0';
-    }
-    return rc;
+    return add_tail(b, s + start, n - start, oldlen, rc);
 }
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if there is none. */
@@ -194,13 +203,7 @@ int buf_add_utf8(struct buf *b, const char *s, size_t n)
             rc = buf_add(b, "\xEF\xBF\xBD", 3);   /* U+FFFD for each bad byte */
         start = ++i;
     }
-    if (!rc)
-        rc = buf_add(b, s + start, n - start);
-    if (rc) {
-        b->len = oldlen;
-        b->p[b->len] = '\0';
-    }
-    return rc;
+    return add_tail(b, s + start, n - start, oldlen, rc);
 }
 
 char *buf_detach(struct buf *b, size_t *len)
