@@ -29,6 +29,8 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "db/backup.h"
+#include "db/lock.h"
 #include "db/migrate.h"
 #include "db/pool.h"
 #include "db/writer.h"
@@ -296,7 +298,8 @@ static int cmd_migrate(int argc, char **argv)
 
     config_init(&cfg);
     if (strcmp(action, "up") && strcmp(action, "down") && strcmp(action, "status")) {
-        fprintf(stderr, "usage: formd migrate up|down|status [--to VERSION] [--data-dir DIR]\n");
+        fprintf(stderr, "usage: formd migrate up|down|status [--to VERSION] [--data-dir DIR]\n"
+                        "  (down without --to reverts the newest migration only)\n");
         config_release(&cfg);
         return 2;
     }
@@ -307,8 +310,14 @@ static int cmd_migrate(int argc, char **argv)
                       db_migrations[db_migrations_count - 1].version);
     if (!rc && !strcmp(action, "up"))
         rc = migrate_up(db, to, &err);
-    else if (!rc && !strcmp(action, "down"))
-        rc = migrate_down(db, x[0].value ? to : 0, &err);
+    else if (!rc && !strcmp(action, "down")) {
+        /* Without --to, one step back (the newest migration): going to 0 drops every
+         * table, data and all, and is asked for by name (--to 0). */
+        if (!x[0].value && !(rc = migrate_current(db, &cur, &err)))
+            to = cur > 0 ? cur - 1 : 0;
+        if (!rc)
+            rc = migrate_down(db, to, &err);
+    }
     if (!rc)
         rc = migrate_current(db, &cur, &err);
     if (!rc)
@@ -353,6 +362,10 @@ static int start_tasks(struct app *app, struct tasks_env *tenv, int workers,
     tenv->ai_cache_ttl_s = app->cfg->ai_cache_ttl;
     tenv->allow_private_targets = (int)app->cfg->allow_private_targets;
     tenv->task_retention_s = app->cfg->task_retention;
+    tenv->db_url = app->cfg->db_url;
+    tenv->backup_dir = app->cfg->backup_dir;
+    tenv->backup_every = app->cfg->backup_every;
+    tenv->backup_keep = app->cfg->backup_keep;
     if ((rc = tasks_register_all(tenv, err)) || workers <= 0)
         return rc;
     return queue_pool_start(&qo, &app->workers, err);
@@ -816,6 +829,116 @@ static int cmd_export(int argc, char **argv)
     return rc ? die(&err) : 0;
 }
 
+/* ---- formd backup, formd restore ---- */
+
+static void backup_progress(void *arg, uint64_t done, uint64_t total)
+{
+    progress_bar(arg, done, total);
+}
+
+/* The database target of the options, without making any directory. */
+static int backup_target(const struct config *cfg, char *out, size_t cap, struct fmd_err *err)
+{
+    size_t n = cfg->db_url && *cfg->db_url ? fmd_strlcpy(out, cfg->db_url, cap)
+                                           : (size_t)snprintf(out, cap, "%s/formd.db",
+                                                              cfg->data_dir);
+    return n >= cap ? fmd_errf(err, FMD_EINVAL, "data directory path is too long") : 0;
+}
+
+static int cmd_backup(int argc, char **argv)
+{
+    struct config_extra x[] = {{"out", NULL, 0}, {"force", NULL, 1}, {NULL, NULL, 0}};
+    struct config cfg;
+    struct fmd_err err = {0};
+    struct db_backup_info info;
+    char target[4096];
+    int rc;
+
+    config_init(&cfg);
+    rc = config_load(&cfg, argc, argv, 2, x, &err);
+    if (!rc && !x[0].value)
+        rc = fmd_errf(&err, FMD_EINVAL, "usage: formd backup --out FILE [--force] "
+                                        "[--data-dir DIR]");
+    if (!rc)
+        rc = backup_target(&cfg, target, sizeof(target), &err);
+    if (!rc)
+        rc = db_backup(target, x[0].value, x[1].value ? DB_BACKUP_FORCE : 0, backup_progress,
+                       "backup", &info, &err);
+    if (!rc)
+        fprintf(stderr, "wrote %s: %lld bytes, schema version %d, in %.2f s\n", x[0].value,
+                (long long)info.bytes, info.version, info.seconds);
+    config_release(&cfg);
+    return rc ? die(&err) : 0;
+}
+
+/*
+ * Drops the analytics tables and logs every restored submission as changed,
+ * so the next sync (a server's, within a minute, or formd etl) copies the
+ * restored store whole: analytics may hold rows the backup never had, and
+ * the backup's change log has been pruned.
+ */
+static int restore_analytics(const struct config *cfg, const char *target, struct fmd_err *err)
+{
+    struct duck *d = NULL;
+    struct duck_conn *c = NULL;
+    struct db_writer *w = NULL;
+    int rc = open_analytics(cfg, &d, err);
+    if (!rc)
+        rc = duck_connect(d, &c, err);
+    if (!rc)
+        rc = db_writer_start(target, 64, &w, err);
+    if (!rc)
+        rc = etl_rebuild(w, c, err);
+    db_writer_stop(w);
+    duck_disconnect(c);
+    duck_close(d);
+    return rc;
+}
+
+static int cmd_restore(int argc, char **argv)
+{
+    struct config_extra x[] = {{"from", NULL, 0}, {NULL, NULL, 0}};
+    struct config cfg;
+    struct fmd_err err = {0};
+    struct db_backup_info info;
+    char target[4096], replaced[4400];
+    int rc, lock_fd = -1;
+
+    config_init(&cfg);
+    rc = config_load(&cfg, argc, argv, 2, x, &err);
+    if (!rc && !x[0].value)
+        rc = fmd_errf(&err, FMD_EINVAL, "usage: formd restore --from FILE [--data-dir DIR]");
+    /* The backup is checked before the data directory is made or locked. */
+    if (!rc)
+        rc = db_backup_verify(x[0].value, NULL, &err);
+    if (!rc)
+        rc = data_target(&cfg, target, sizeof(target), &err);
+    /* Held to the end: no server may start on the directory meanwhile. */
+    if (!rc && !strstr(target, "://"))
+        rc = db_lock_exclusive(strncmp(target, "sqlite:", 7) ? target : target + 7, &lock_fd,
+                               &err);
+    if (!rc)
+        rc = db_restore(target, x[0].value, backup_progress, "restore", replaced,
+                        sizeof(replaced), &info, &err);
+    if (!rc) {
+        fprintf(stderr, "restored %s (schema version %d) into %s\n", x[0].value, info.version,
+                target);
+        if (replaced[0])
+            fprintf(stderr, "the replaced database is kept as %s\n", replaced);
+    }
+    if (!rc && (rc = restore_analytics(&cfg, target, &err))) {
+        char m[sizeof(err.msg)];
+        fmd_strlcpy(m, err.msg, sizeof(m));
+        fmd_errf(&err, rc, "restored, but analytics could not be reset (%s): run formd etl "
+                           "--rebuild", m);
+    }
+    if (!rc)
+        fprintf(stderr, "analytics will be rebuilt from the restored data by the next sync\n");
+    db_unlock(lock_fd);
+    config_release(&cfg);
+    return rc ? die(&err) : 0;
+}
+
 /* ---- formd ai ---- */
 
 static void mkmodel_progress(uint64_t done, uint64_t total, void *ud)
@@ -868,6 +991,8 @@ static const struct command commands[] = {
     {"admin", "revoke-key", cmd_admin_revoke_key, "revoke an API key"},
     {"etl", NULL, cmd_etl, "bring the analytics database up to date [--rebuild]"},
     {"export", NULL, cmd_export, "--form ID --format F --out FILE: export submissions"},
+    {"backup", NULL, cmd_backup, "--out FILE [--force]: a consistent copy, while serving"},
+    {"restore", NULL, cmd_restore, "--from FILE: replace the database (server stopped)"},
     {"ai", "mkmodel", cmd_ai_mkmodel, "--preset tiny|1b|7b --out FILE: a random-weight model"},
     {"schema", NULL, cmd_schema, "validate --schema FILE: check JSON lines on stdin"},
     {"routes", NULL, cmd_routes, "print the HTTP route table"},

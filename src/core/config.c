@@ -55,6 +55,9 @@ static const struct option_row options[] = {
     {"ai-timeout", OPT_INT, OFF(ai_timeout), 100, 3600000, "60000", 0, "milliseconds one AI completion may take before the fallback answers"},
     {"ai-cache-ttl", OPT_INT, OFF(ai_cache_ttl), 60, 315360000, "2592000", 0, "seconds a cached AI answer is kept"},
     {"etl-max-lag", OPT_INT, OFF(etl_max_lag), 0, 31536000, "900", 0, "seconds analytics may lag before /readyz fails (0: never)"},
+    {"backup-dir", OPT_STR, OFF(backup_dir), 0, 0, "", 0, "directory for periodic backups (empty: DATA_DIR/backups)"},
+    {"backup-every", OPT_STR, OFF(backup_every), 0, 0, "@daily", 0, "cron schedule (UTC) of periodic backups, e.g. '0 3 * * *' ('off': none)"},
+    {"backup-keep", OPT_INT, OFF(backup_keep), 1, 100000, "7", 0, "newest periodic backups kept"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))

@@ -45,6 +45,9 @@ struct config {
     long ai_threads;
     long ai_timeout;         /* ms */
     long ai_cache_ttl;       /* seconds a cached AI answer is kept */
+    char *backup_dir;        /* periodic backups go here ("": <data_dir>/backups) */
+    char *backup_every;      /* their cron schedule ("" or "off": none) */
+    long backup_keep;        /* newest periodic backups kept */
 };
 
 /* Fills c with defaults. */

@@ -8,6 +8,9 @@
  * $N placeholders are SQLite named parameters ("$1"); at prepare time we map
  * each N to SQLite's parameter index so binding by number is one array read.
  * Prepared statements are cached per connection by SQL text.
+ *
+ * Each connection to a file also holds a shared lock on "<file>-lock"
+ * (db/lock.h), so that formd restore knows the database is in use.
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -16,6 +19,7 @@
 
 #include "core/mem.h"
 #include "db/db_int.h"
+#include "db/lock.h"
 #include "core/banned.h"
 
 #define MAX_PARAMS 32
@@ -33,6 +37,7 @@ struct sq_db {
     sqlite3 *h;
     struct sq_stmt *cache[CACHE_SIZE];
     int ncache;
+    int lock_fd;              /* shared lock of db/lock.h, or -1 */
 };
 
 static int map_rc(struct sq_db *d, int rc, struct fmd_err *err, const char *what)
@@ -56,6 +61,7 @@ static void sq_close(struct db *db)
         fmd_free(d->cache[i]);
     }
     sqlite3_close_v2(d->h);
+    db_unlock(d->lock_fd);
     fmd_free(d);
 }
 
@@ -94,12 +100,18 @@ static int sq_open(const char *path, unsigned flags, struct db **out, struct fmd
     if (!d)
         return fmd_errf(err, FMD_ENOMEM, "out of memory");
     d->base.drv = &db_sqlite_driver;
+    /* Before SQLite opens the file: a restore in progress must not be raced. */
+    if ((rc = db_lock_shared(path, &d->lock_fd, err))) {
+        fmd_free(d);
+        return rc;
+    }
     rc = sqlite3_open_v2(path, &d->h,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         fmd_errf(err, FMD_EIO, "cannot open database '%s': %s", path,
                  d->h ? sqlite3_errmsg(d->h) : "out of memory");
         sqlite3_close_v2(d->h);
+        db_unlock(d->lock_fd);
         fmd_free(d);
         return err ? err->code : FMD_EIO;
     }

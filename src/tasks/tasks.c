@@ -1,6 +1,7 @@
 /*
  * tasks.c - the handler table, formd's own periodic tasks (queue.retention,
- * analytics.etl, analytics.exports_cleanup), and the maintenance handlers.
+ * analytics.etl, analytics.exports_cleanup, backup.run), and the maintenance
+ * handlers.
  */
 #include "tasks/tasks.h"
 
@@ -12,6 +13,7 @@
 #include "queue/worker.h"
 #include "store/ai_cache.h"
 #include "tasks/ai.h"
+#include "tasks/backup.h"
 #include "tasks/etl.h"
 #include "tasks/export.h"
 #include "tasks/webhook.h"
@@ -76,8 +78,16 @@ static int define_write(struct db *db, void *arg, struct fmd_err *err)
         return rc;
     /* Every ten minutes: an expired export's file lingers at most that long
      * (downloads check the expiry themselves). */
-    return queue_periodic_define(db, "analytics.exports_cleanup", "*/10 * * * *",
-                                 EXPORT_CLEANUP_KIND, "low", NULL, clock_wall_ms(), err);
+    if ((rc = queue_periodic_define(db, "analytics.exports_cleanup", "*/10 * * * *",
+                                    EXPORT_CLEANUP_KIND, "low", NULL, clock_wall_ms(), err)))
+        return rc;
+    /* On --backup-every's schedule, or removed when backups are off. */
+    if ((rc = tasks_backup_define(db, env, err)) && rc == FMD_EINVAL && err) {
+        char m[sizeof(err->msg)];
+        fmd_strlcpy(m, err->msg, sizeof(m));
+        fmd_errf(err, rc, "option 'backup-every': %s", m);
+    }
+    return rc;
 }
 
 int tasks_register_all(const struct tasks_env *e, struct fmd_err *err)
@@ -94,7 +104,8 @@ int tasks_register_all(const struct tasks_env *e, struct fmd_err *err)
         (rc = queue_register(AI_OCR_KIND, tasks_ai_extract)) ||
         (rc = queue_register(AI_CLASSIFY_KIND, tasks_ai_classify)) ||
         (rc = queue_register(AI_GENERATE_FORM_KIND, tasks_ai_generate_form)) ||
-        (rc = queue_register(AI_SUMMARIZE_KIND, tasks_ai_summarize)))
+        (rc = queue_register(AI_SUMMARIZE_KIND, tasks_ai_summarize)) ||
+        (rc = queue_register(BACKUP_TASK_KIND, tasks_backup_run)))
         return fmd_errf(err, rc, "cannot register task handlers");
     return db_writer_run(e->writer, define_write, NULL, err);
 }

@@ -25,6 +25,13 @@ struct tasks_env {
     long ai_cache_ttl_s;        /* cached AI answers older than this are pruned */
     const char *data_dir;       /* exports are written under <data_dir>/exports */
     long export_ttl_s;          /* a finished export is kept this long */
+    /* Periodic backups (tasks/backup.h). db_url: the option (""/NULL: the
+     * SQLite file <data_dir>/formd.db); backup_dir ""/NULL: <data_dir>/backups;
+     * backup_every: cron expression, ""/"off"/NULL: none. */
+    const char *db_url;
+    const char *backup_dir;
+    const char *backup_every;
+    long backup_keep;           /* newest backups kept */
 };
 
 /*
