@@ -91,7 +91,11 @@ enum {
 enum { S_CHAR = 1 << 0, S_DATE = 1 << 1, S_TIME = 1 << 2, S_UUID = 1 << 3, S_IPV4 = 1 << 4 };
 
 static const struct { unsigned bit; const char *text; } shared_rules[] = {
-    {S_CHAR, "char ::= [^\"\\\\\\x00-\\x1F\\x7F] | \"\\\\\" [\"\\\\/bfnrt]\n"},
+    /* Surrogates and values beyond U+10FFFF are excluded here: llama.cpp decodes
+     * byte tokens without refusing what is not UTF-8 (an F5..FF lead makes such
+     * a value), and a negated class would take them. */
+    {S_CHAR, "char ::= [^\"\\\\\\x00-\\x1F\\x7F\\uD800-\\uDFFF\\U00110000-\\U7FFFFFFF]"
+             " | \"\\\\\" [\"\\\\/bfnrt]\n"},
     {S_DATE, "date ::= [0-9]{4} \"-\" ((\"0\" [13578] | \"1\" [02]) \"-\""
              " (day28 | \"29\" | \"3\" [01]) | (\"0\" [469] | \"11\") \"-\""
              " (day28 | \"29\" | \"30\") | \"02-\" day28)\n"

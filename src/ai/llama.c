@@ -27,12 +27,14 @@
  * not read again. A model without a template reads prefix and prompt as
  * they are.
  *
- * Sampling is done here rather than by llama_sampler_sample: the chain
- * (grammar, then greedy or temperature + seeded dist) is applied to the
- * logits, and a token is accepted only if the grammar allows it. When the
- * grammar allows nothing but end-of-generation, or nothing at all (a model
- * without an EOG token), the grammar is complete and the call stops; this
- * keeps llama.cpp's grammar from aborting on a token it does not allow.
+ * Sampling is done here rather than by llama_sampler_sample: a token is
+ * chosen (greedy, or temperature + seeded dist) and kept if the grammar
+ * allows it, else the grammar is applied to the whole vocabulary and the
+ * choice made again (choose()). A token whose bytes would make the text
+ * invalid UTF-8 is refused and another chosen. When the grammar allows
+ * nothing but end-of-generation, or nothing at all (a model without an EOG
+ * token), the grammar is complete and the call stops; this keeps
+ * llama.cpp's grammar from aborting on a token it does not allow.
  *
  * llama.cpp is linked statically, built for x86-64 with AVX2, FMA and F16C
  * (scripts/bootstrap); open checks the CPU first and answers FMD_EUNAVAIL on
@@ -69,6 +71,8 @@ struct llama_impl {
     int n_ctx;                          /* the context's tokens */
     int n_vocab;
     llama_token_data *cand;             /* n_vocab candidates, reused for each token */
+    unsigned char *cont;                /* per token: its text starts with a UTF-8
+                                           continuation byte (it can finish a character) */
     llama_token *kv;                    /* the tokens in the KV cache, in order (n_ctx) */
     int n_kv;
     const char *tmpl;                   /* the model's chat template, or NULL */
@@ -171,9 +175,21 @@ static void impl_free(struct llama_impl *m)
     if (m->model)
         llama_model_free(m->model);
     fmd_free(m->cand);
+    fmd_free(m->cont);
     fmd_free(m->kv);
     pthread_mutex_destroy(&m->lock);
     fmd_free(m);
+}
+
+/* Fills m->cont: which tokens' text starts with a UTF-8 continuation byte. */
+static void mark_continuations(struct llama_impl *m)
+{
+    char piece[8];
+    int i;
+
+    for (i = 0; i < m->n_vocab; i++)
+        m->cont[i] = llama_token_to_piece(m->vocab, i, piece, sizeof(piece), 0, false) > 0 &&
+                     ((unsigned char)piece[0] & 0xC0) == 0x80;
 }
 
 static int llama_open(struct ai_provider *p, const char *config, int threads, struct fmd_err *err)
@@ -229,6 +245,12 @@ static int llama_open(struct ai_provider *p, const char *config, int threads, st
         rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
         goto out;
     }
+
+    if (!(m->cont = fmd_calloc((size_t)m->n_vocab, 1))) {
+        rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
+        goto out;
+    }
+    mark_continuations(m);
 
     n_train = llama_model_n_ctx_train(m->model);
     cp = llama_context_default_params();
@@ -341,60 +363,41 @@ static int eval(struct llama_impl *m, const llama_token *t, int n, struct fmd_er
     return 0;
 }
 
-/* Appends token's text to out. */
-static int add_piece(const struct llama_impl *m, llama_token tok, struct buf *out,
-                     struct fmd_err *err)
+/* A call's samplers: the grammar's (NULL for free text) and the choice's. */
+struct samplers {
+    struct llama_sampler *grammar;
+    struct llama_sampler *choose;     /* greedy, or temperature + seeded dist */
+};
+
+static void samplers_free(struct samplers *sm)
 {
-    char small[128];
-    int n = llama_token_to_piece(m->vocab, tok, small, sizeof(small), 0, false);
-    int rc;
-
-    if (n >= 0) {
-        rc = buf_add(out, small, (size_t)n);
-    } else {
-        char *big = fmd_malloc((size_t)-n);
-
-        if (!big)
-            return fmd_errf(err, FMD_ENOMEM, "out of memory");
-        n = llama_token_to_piece(m->vocab, tok, big, -n, 0, false);
-        rc = n >= 0 ? buf_add(out, big, (size_t)n) : FMD_EINTERNAL;
-        fmd_free(big);
-    }
-    if (rc == FMD_ETOOBIG)
-        return fmd_errf(err, rc, "output longer than %u bytes", OUT_MAX);
-    if (rc)
-        return fmd_errf(err, rc, rc == FMD_ENOMEM ? "out of memory" : "cannot render a token");
-    return 0;
+    if (sm->grammar)
+        llama_sampler_free(sm->grammar);
+    if (sm->choose)
+        llama_sampler_free(sm->choose);
 }
 
-/* The sampler chain for lim and grammar (NULL: free text); NULL result and err on failure. */
-static struct llama_sampler *make_sampler(const struct llama_impl *m, const char *grammar,
-                                          const struct ai_limits *lim, int *rc,
-                                          struct fmd_err *err)
+static int make_samplers(const struct llama_impl *m, const char *grammar,
+                         const struct ai_limits *lim, struct samplers *sm, struct fmd_err *err)
 {
     struct llama_sampler_chain_params sp = llama_sampler_chain_default_params();
-    struct llama_sampler *chain, *g;
 
+    memset(sm, 0, sizeof(*sm));
     sp.no_perf = true;
-    if (!(chain = llama_sampler_chain_init(sp))) {
-        *rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
-        return NULL;
-    }
-    if (grammar && *grammar) {
-        if (!(g = llama_sampler_init_grammar(m->vocab, grammar, "root"))) {
-            llama_sampler_free(chain);
-            *rc = fmd_errf(err, FMD_EINVAL, "grammar does not parse");
-            return NULL;
-        }
-        llama_sampler_chain_add(chain, g);
+    if (grammar && *grammar && !(sm->grammar = llama_sampler_init_grammar(m->vocab, grammar,
+                                                                          "root")))
+        return fmd_errf(err, FMD_EINVAL, "grammar does not parse");
+    if (!(sm->choose = llama_sampler_chain_init(sp))) {
+        samplers_free(sm);
+        return fmd_errf(err, FMD_ENOMEM, "out of memory");
     }
     if (lim->temperature <= 0) {
-        llama_sampler_chain_add(chain, llama_sampler_init_greedy());
+        llama_sampler_chain_add(sm->choose, llama_sampler_init_greedy());
     } else {
-        llama_sampler_chain_add(chain, llama_sampler_init_temp((float)lim->temperature));
-        llama_sampler_chain_add(chain, llama_sampler_init_dist(lim->seed));
+        llama_sampler_chain_add(sm->choose, llama_sampler_init_temp((float)lim->temperature));
+        llama_sampler_chain_add(sm->choose, llama_sampler_init_dist(lim->seed));
     }
-    return chain;
+    return 0;
 }
 
 /* What the model reads for a request, as a prefix (may be NULL) and a prompt. */
@@ -584,19 +587,141 @@ out:
     return rc;
 }
 
+#define MAX_BANNED 16   /* tokens refused for one position before giving up */
+
+static int piece_of(const struct llama_impl *m, llama_token tok, char *piece, int cap);
+static int keeps_utf8(const struct buf *out, const char *piece, int n);
+
+/*
+ * The candidates from logits, with the tokens in banned[0..nb) impossible;
+ * and when open (out ends inside a character) every token that cannot
+ * continue it, so that the choice need not stumble through the vocabulary.
+ */
+static llama_token_data_array candidates(struct llama_impl *m, const float *logits,
+                                         const llama_token *banned, int nb,
+                                         const struct buf *open)
+{
+    char piece[256];
+    int i, n;
+
+    for (i = 0; i < m->n_vocab; i++)
+        m->cand[i] = (llama_token_data){.id = i, .logit = logits[i], .p = 0.0f};
+    for (i = 0; i < nb; i++)
+        m->cand[banned[i]].logit = -INFINITY;
+    for (i = 0; open && i < m->n_vocab; i++)
+        if (!m->cont[i] || (n = piece_of(m, i, piece, sizeof(piece))) < 0 ||
+            !keeps_utf8(open, piece, n))
+            m->cand[i].logit = -INFINITY;
+    return (llama_token_data_array){.data = m->cand, .size = (size_t)m->n_vocab,
+                                    .selected = -1, .sorted = false};
+}
+
+/* 1 if the grammar allows tok next. */
+static int grammar_allows(struct llama_sampler *grammar, llama_token tok, float logit)
+{
+    llama_token_data one = {.id = tok, .logit = logit, .p = 0.0f};
+    llama_token_data_array arr = {.data = &one, .size = 1, .selected = -1, .sorted = false};
+
+    llama_sampler_apply(grammar, &arr);
+    return !(isinf(one.logit) && one.logit < 0);
+}
+
+/*
+ * Chooses the next token into *tok (-1: nothing is allowed, the text is
+ * complete). As llama.cpp's own sampler does, the choice is made without the
+ * grammar first and kept if the grammar allows it: checking one token is
+ * cheap, checking the whole vocabulary is what costs (most of a token's time
+ * on a small model). Only when it is refused is the grammar applied to all.
+ */
+static int choose(struct llama_impl *m, struct samplers *sm, const float *logits,
+                  const llama_token *banned, int nb, const struct buf *open, llama_token *tok,
+                  struct fmd_err *err)
+{
+    llama_token_data_array arr = candidates(m, logits, banned, nb, open);
+    llama_token t;
+    float logit;
+
+    llama_sampler_apply(sm->choose, &arr);
+    if (arr.selected < 0 || (size_t)arr.selected >= arr.size)
+        return fmd_errf(err, FMD_EINTERNAL, "sampler chose no token");
+    t = arr.data[arr.selected].id;
+    logit = arr.data[arr.selected].logit;
+    if (sm->grammar && !grammar_allows(sm->grammar, t, logit)) {
+        arr = candidates(m, logits, banned, nb, open);
+        llama_sampler_apply(sm->grammar, &arr);
+        llama_sampler_apply(sm->choose, &arr);
+        if (arr.selected < 0 || (size_t)arr.selected >= arr.size)
+            return fmd_errf(err, FMD_EINTERNAL, "sampler chose no token");
+        t = arr.data[arr.selected].id;
+        logit = arr.data[arr.selected].logit;
+    }
+    *tok = isinf(logit) && logit < 0 ? -1 : t;
+    return 0;
+}
+
+/* Token tok's text into piece (cap bytes); its length, or -1 when it does not fit. */
+static int piece_of(const struct llama_impl *m, llama_token tok, char *piece, int cap)
+{
+    int n = llama_token_to_piece(m->vocab, tok, piece, cap, 0, false);
+
+    return n >= 0 && n <= cap ? n : -1;
+}
+
+/*
+ * 1 if piece after out keeps the text valid UTF-8 (a character may be left
+ * open, for the next token to finish). A grammar does not see to this:
+ * llama.cpp decodes byte tokens without refusing overlong forms.
+ */
+static int keeps_utf8(const struct buf *out, const char *piece, int n)
+{
+    char tail[3 + 256];
+    size_t back = 0;
+
+    /* the start of the last, possibly open, character of out */
+    while (back < 3 && back < out->len && ((unsigned char)out->p[out->len - 1 - back] & 0xC0) == 0x80)
+        back++;
+    if (back < out->len && (unsigned char)out->p[out->len - 1 - back] >= 0xC0)
+        back++;
+    else if (back && back == out->len)
+        return 0;
+    if (n > 256)
+        return 0;
+    memcpy(tail, out->p + out->len - back, back);
+    memcpy(tail + back, piece, (size_t)n);
+    return utf8_valid_prefix(tail, back + (size_t)n);
+}
+
+/*
+ * 1 if out ends inside a character: its last bytes start one and it needs
+ * more. (out is always a valid UTF-8 prefix: keeps_utf8 sees to it.)
+ */
+static int ends_open(const struct buf *out)
+{
+    size_t back = 0, need;
+    unsigned char lead;
+
+    while (back < 3 && back < out->len &&
+           ((unsigned char)out->p[out->len - 1 - back] & 0xC0) == 0x80)
+        back++;
+    if (back == out->len)
+        return 0;
+    lead = (unsigned char)out->p[out->len - 1 - back];
+    need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    return need > back + 1;
+}
+
 /* Generates into out from the logits read_prompt left. */
-static int generate(struct llama_impl *m, struct llama_sampler *smpl, const struct ai_limits *lim,
+static int generate(struct llama_impl *m, struct samplers *sm, const struct ai_limits *lim,
                     int pos, struct ai_result *res, struct buf *out, struct fmd_err *err)
 {
     int max_tokens = lim->max_tokens > 0 ? lim->max_tokens : DEF_MAX_TOKENS;
     int rc = 0;
 
     for (;;) {
+        llama_token banned[MAX_BANNED], tok = -1;
         const float *logits;
-        llama_token_data_array arr;
-        llama_token tok;
-        float logit;
-        int i;
+        char piece[256];
+        int nb = 0, n = 0;
 
         if (res->generated_tokens >= max_tokens || pos >= m->n_ctx) {
             res->truncated = 1;
@@ -606,24 +731,32 @@ static int generate(struct llama_impl *m, struct llama_sampler *smpl, const stru
             rc = fmd_errf(err, FMD_EINTERNAL, "model gave no logits");
             break;
         }
-        for (i = 0; i < m->n_vocab; i++)
-            m->cand[i] = (llama_token_data){.id = i, .logit = logits[i], .p = 0.0f};
-        arr = (llama_token_data_array){.data = m->cand, .size = (size_t)m->n_vocab,
-                                       .selected = -1, .sorted = false};
-        llama_sampler_apply(smpl, &arr);
-        if (arr.selected < 0 || (size_t)arr.selected >= arr.size) {
-            rc = fmd_errf(err, FMD_EINTERNAL, "sampler chose no token");
+        /* a token whose bytes would break UTF-8 is refused and another chosen */
+        for (;;) {
+            if ((rc = choose(m, sm, logits, banned, nb, ends_open(out) ? out : NULL, &tok,
+                             err)) || tok < 0 ||
+                llama_vocab_is_eog(m->vocab, tok))
+                break;
+            if ((n = piece_of(m, tok, piece, sizeof(piece))) >= 0 && keeps_utf8(out, piece, n))
+                break;
+            if (nb == MAX_BANNED) {
+                rc = fmd_errf(err, FMD_EINTERNAL, "the model writes nothing but broken UTF-8");
+                break;
+            }
+            banned[nb++] = tok;
+        }
+        /* The grammar allows nothing more, or the model ends: done. */
+        if (rc || tok < 0 || llama_vocab_is_eog(m->vocab, tok))
+            break;
+        if (sm->grammar)
+            llama_sampler_accept(sm->grammar, tok);
+        llama_sampler_accept(sm->choose, tok);
+        res->generated_tokens++;
+        if ((rc = buf_add(out, piece, (size_t)n))) {
+            rc = fmd_errf(err, rc, rc == FMD_ETOOBIG ? "output longer than the limit"
+                                                     : "out of memory");
             break;
         }
-        tok = arr.data[arr.selected].id;
-        logit = arr.data[arr.selected].logit;
-        /* The grammar allows nothing more, or the model ends: done. */
-        if ((isinf(logit) && logit < 0) || llama_vocab_is_eog(m->vocab, tok))
-            break;
-        llama_sampler_accept(smpl, tok);
-        res->generated_tokens++;
-        if ((rc = add_piece(m, tok, out, err)))
-            break;
         if (clock_mono_ns() > m->deadline_ns || call_cancelled(m)) {
             rc = stopped(m, err);
             break;
@@ -662,7 +795,7 @@ static int llama_complete(struct ai_provider *p, const struct ai_request *req,
     struct llama_impl *m = p->impl;
     long timeout_ms = req->limits.timeout_ms > 0 ? req->limits.timeout_ms : DEF_TIMEOUT_MS;
     uint64_t start = clock_mono_ns(), t0, t1;
-    struct llama_sampler *smpl = NULL;
+    struct samplers sm = {0};
     struct timespec until;
     struct buf out;
     int rc = 0, locked = 0;
@@ -687,19 +820,18 @@ static int llama_complete(struct ai_provider *p, const struct ai_request *req,
     m->deadline_ns = start + (uint64_t)timeout_ms * 1000000u;
     m->req = req;
     t0 = clock_mono_ns();
-    if (!(smpl = make_sampler(m, req->grammar, &req->limits, &rc, err)))
+    if ((rc = make_samplers(m, req->grammar, &req->limits, &sm, err)))
         goto out;
     if ((rc = read_prompt(m, req, res, err)))
         goto out;
     t1 = clock_mono_ns();
     res->prompt_seconds = (double)(t1 - t0) / 1e9;
-    rc = generate(m, smpl, &req->limits, res->prompt_tokens, res, &out, err);
+    rc = generate(m, &sm, &req->limits, res->prompt_tokens, res, &out, err);
     res->generate_seconds = (double)(clock_mono_ns() - t1) / 1e9;
     if (!rc)
         rc = valid_text(&out, &res->text, err);
 out:
-    if (smpl)
-        llama_sampler_free(smpl);
+    samplers_free(&sm);
     if (locked) {
         m->req = NULL;
         pthread_mutex_unlock(&m->lock);

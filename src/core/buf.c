@@ -154,8 +154,12 @@ int buf_add_json_str(struct buf *b, const char *s, size_t n)
     return add_tail(b, s + start, n - start, oldlen, rc);
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if there is none. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+/*
+ * Length of the valid UTF-8 sequence at s (n bytes left), or 0 if there is
+ * none. *cut (may be NULL) is set when the n bytes are a valid start of a
+ * sequence that needs more.
+ */
+static size_t utf8_seq_cut(const unsigned char *s, size_t n, int *cut)
 {
     unsigned char lo = 0x80, hi = 0xBF;
     size_t k, i;
@@ -179,12 +183,35 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
         lo = 0x90;
     else if (s[0] == 0xF4)
         hi = 0x8F;
-    if (n < k || s[1] < lo || s[1] > hi)
+    if (n >= 2 && (s[1] < lo || s[1] > hi))
         return 0;
-    for (i = 2; i < k; i++)
+    for (i = 2; i < k && i < n; i++)
         if ((s[i] & 0xC0) != 0x80)
             return 0;
-    return k;
+    if (n < k && cut)
+        *cut = 1;
+    return n < k ? 0 : k;
+}
+
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    return utf8_seq_cut(s, n, NULL);
+}
+
+int utf8_valid_prefix(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, k;
+    int cut = 0;
+
+    while (i < n) {
+        if (!u[i])
+            return 0;
+        if (!(k = utf8_seq_cut(u + i, n - i, &cut)))
+            return cut;   /* a sequence the end cuts short is still a good start */
+        i += k;
+    }
+    return 1;
 }
 
 int buf_add_utf8(struct buf *b, const char *s, size_t n)

@@ -43,6 +43,11 @@ int buf_add_json_str(struct buf *b, const char *s, size_t n);
  * sequence (overlong forms, surrogates and NUL included) becomes U+FFFD.
  */
 int buf_add_utf8(struct buf *b, const char *s, size_t n);
+/*
+ * 1 if s is valid UTF-8 without NUL, allowing its last sequence to be cut
+ * short (the start of text still being written); else 0.
+ */
+int utf8_valid_prefix(const char *s, size_t n);
 
 /* Hands the heap string to the caller (free with fmd_free); b is reset. */
 char *buf_detach(struct buf *b, size_t *len);

@@ -74,7 +74,7 @@ static void metrics_init(void)
     const size_t nsecs = sizeof(secs) / sizeof(secs[0]);
 
     m_outcomes = metric_register("formd_queue_tasks_finished_total",
-                                 "Task attempts by outcome (completed, retried, discarded, cancelled)",
+                                 "Task attempts by outcome (completed, retried, discarded, cancelled, released)",
                                  METRIC_COUNTER, outcome_labels, NULL, 0);
     m_wait = metric_register("formd_queue_wait_seconds",
                              "Time from a task becoming runnable to its start",
@@ -193,6 +193,7 @@ struct outcome {
     char *result;
     char error[512];
     int failed, permanent;
+    int given_back;            /* stopped by the pool's shutdown: available again, attempt undone */
     int64_t retry_after_ms;
 };
 
@@ -223,6 +224,8 @@ static int flush_write(struct db *db, void *arg, struct fmd_err *err)
     for (o = f->taken; o && !rc; o = o->next) {
         if (!o->failed && !o->result)
             rc = buf_printf(&ids, "%s\"%s\"", ids.len ? "," : "[", o->id) ? FMD_ENOMEM : 0;
+        else if (o->given_back)
+            rc = queue_release(db, o->id, p->worker_id, err);
         else if (o->failed)
             rc = queue_fail(db, o->id, p->worker_id, o->error, o->permanent, o->retry_after_ms,
                             now, err);
@@ -351,9 +354,13 @@ static void run_one(struct queue_pool *p, struct queue_task *t, struct running_s
                    : "completed";
     if (queue_run_cancelled(&run))
         labels[2] = "cancelled";   /* its outcome changes nothing: the task stays cancelled */
+    else if (rc && queue_run_stopping(&run))
+        labels[2] = "released";    /* it stopped because the pool is stopping: not its fault */
     metric_inc(m_outcomes, labels, 1);
     if (rc && queue_run_cancelled(&run))
         log_info("task %s (%s) stopped: it was cancelled", t->id, t->kind);
+    else if (rc && queue_run_stopping(&run))
+        log_info("task %s (%s) stopped for the shutdown: it will run again", t->id, t->kind);
     else if (rc)
         log_warn("task %s (%s) attempt %d failed: %s", t->id, t->kind, t->attempt, run.error);
     log_set_context(NULL, NULL);
@@ -365,6 +372,7 @@ static void run_one(struct queue_pool *p, struct queue_task *t, struct running_s
     fmd_strlcpy(o->id, t->id, sizeof(o->id));
     o->result = run.result;
     o->failed = rc != 0;
+    o->given_back = rc && !queue_run_cancelled(&run) && queue_run_stopping(&run);
     o->permanent = run.permanent;
     o->retry_after_ms = run.retry_after_ms;
     fmd_strlcpy(o->error, run.error, sizeof(o->error));

@@ -82,7 +82,11 @@ const char *queue_pool_worker_id(const struct queue_pool *p);
 
 /* From inside a handler: report progress (0..1), asynchronously. */
 void queue_run_progress(struct queue_run *run, double progress);
-/* From inside a handler: 1 once the pool is stopping (long handlers should return). */
+/*
+ * From inside a handler: 1 once the pool is stopping. A long handler should
+ * return: a failure it returns then gives the task back (available again,
+ * the attempt not counted) instead of counting as a failed attempt.
+ */
 int queue_run_stopping(const struct queue_run *run);
 /*
  * From inside a handler: 1 once the task has been cancelled while running.

@@ -99,10 +99,15 @@ static void count_cache(const char *task, int hit)
 
 /* 1 when req's answer was cached: run->result is it (with "cached": true),
  * or *rc an error. 0: not cached (or no model to cache for). */
-/* The queue's cancel, as the provider's: a cancelled task's model call stops. */
+/*
+ * The queue's cancel, as the provider's: the model call of a cancelled task
+ * stops, and so does one running when the server shuts down (the task is
+ * given back and runs again; a completion can take a minute, longer than a
+ * shutdown should wait).
+ */
 static int run_cancelled(void *run)
 {
-    return queue_run_cancelled(run);
+    return queue_run_cancelled(run) || queue_run_stopping(run);
 }
 
 static void cancel_with(struct ai_request *req, struct queue_run *run)
@@ -415,7 +420,7 @@ int tasks_ai_classify(struct queue_run *run)
     req.prefix = prefix.p;
     req.prompt = prompt.p;
     req.grammar = grammar.len ? grammar.p : NULL;
-    req.limits.max_tokens = 160;
+    req.limits.max_tokens = 256;   /* a reason of 200 characters, and the JSON around it */
     req.limits.timeout_ms = env->ai_timeout_ms;
     req.task = "classify";
     cancel_with(&req, run);
@@ -487,7 +492,9 @@ int tasks_ai_classify_new(struct db *db, const char *project_id, const char *sub
 #define GENERATE_VERSION "generate-form-1"
 
 /* What the model writes: a fields list formd's fields compiler can take.
- * Names cannot be kept unique by a grammar; the acceptance check compiles. */
+ * Names and options cannot be kept unique by a grammar (ai/grammar.c refuses
+ * uniqueItems over free strings, and without a grammar the model writes free
+ * text); the acceptance check compiles. */
 static const char fields_answer_schema[] =
     "{\"type\":\"array\",\"minItems\":1,\"maxItems\":20,\"items\":{\"type\":\"object\","
     "\"additionalProperties\":false,\"required\":[\"name\",\"type\",\"label\"],\"properties\":{"
@@ -497,7 +504,7 @@ static const char fields_answer_schema[] =
     "\"label\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":60},"
     "\"required\":{\"type\":\"boolean\"},"
     "\"options\":{\"type\":\"array\",\"minItems\":2,\"maxItems\":8,\"items\":{\"type\":\"string\","
-    "\"minLength\":1,\"maxLength\":30},\"uniqueItems\":true}}}}";
+    "\"minLength\":1,\"maxLength\":30}}}}}";
 
 /* Accepted when it parses and the fields compiler takes it (unique names,
  * options where a choice needs them). */

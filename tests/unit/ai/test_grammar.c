@@ -156,6 +156,20 @@ static uint32_t parse_char(struct gram *g, const char **pp)
             g->err = "bad \\x escape";
         *pp = p + 4;
         return v;
+    case 'u':
+    case 'U': {
+        int digits = p[1] == 'u' ? 4 : 8, i;
+        for (v = 0, i = 0; i < digits; i++) {
+            char c = p[2 + i];
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+                g->err = "bad \\u or \\U escape";
+                break;
+            }
+            v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+        }
+        *pp = p + 2 + i;
+        return v;
+    }
     case 'n': *pp = p + 2; return '\n';
     case 'r': *pp = p + 2; return '\r';
     case 't': *pp = p + 2; return '\t';
@@ -395,9 +409,10 @@ static int class_has(const struct node *n, uint32_t cp)
     return n->negated;
 }
 
-/* Characters tried for negated classes: control, ASCII, and multi-byte ones. */
+/* Characters tried for negated classes: control, ASCII, and multi-byte ones; and
+ * what is no character (surrogates, beyond U+10FFFF: out_cp writes only 4 bytes). */
 static const uint32_t probe[] = {0x00, 0x01, 0x09, 0x0a, 0x1f, 0x7f, 0xe9, 0x20ac, 0x4e2d,
-                                 0x1f600, 0x2028};
+                                 0x1f600, 0x2028, 0xd800, 0xdfff, 0x10ffff, 0x110000};
 
 static uint32_t class_pick(const struct node *n)
 {
@@ -595,7 +610,8 @@ static void test_exact_text(void **state)
     assert_grammar("{\"type\": \"boolean\"}", "root ::= (\"true\" | \"false\")\n");
     assert_grammar("{\"type\": [\"string\", \"null\"], \"maxLength\": 3}",
                    "root ::= (\"\\\"\" char{0,3} \"\\\"\" | \"null\")\n"
-                   "char ::= [^\"\\\\\\x00-\\x1F\\x7F] | \"\\\\\" [\"\\\\/bfnrt]\n");
+                   "char ::= [^\"\\\\\\x00-\\x1F\\x7F\\uD800-\\uDFFF\\U00110000-\\U7FFFFFFF]"
+                   " | \"\\\\\" [\"\\\\/bfnrt]\n");
     assert_grammar("{\"type\": \"integer\", \"minimum\": 0, \"maximum\": 150}",
                    "root ::= ([0-9] | [1-9] [0-9] | \"1\" [0-4] [0-9] | \"150\")\n");
     assert_grammar("{\"type\": \"integer\", \"minimum\": -5, \"maximum\": 12}",

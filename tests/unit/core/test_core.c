@@ -75,6 +75,16 @@ static void buf_makes_utf8_valid(void **state)
         assert_string_equal(b.p, cases[i].out);
         buf_release(&b);
     }
+    /* prefixes of text still being written */
+    assert_true(utf8_valid_prefix("ab\xC3\xA9", 4));
+    assert_true(utf8_valid_prefix("ab\xC3", 3));             /* cut short: fine */
+    assert_true(utf8_valid_prefix("\xF0\x9F\x98", 3));
+    assert_true(utf8_valid_prefix("", 0));
+    assert_false(utf8_valid_prefix("\xE0\x80", 2));          /* overlong already */
+    assert_false(utf8_valid_prefix("\xED\xA0", 2));          /* a surrogate */
+    assert_false(utf8_valid_prefix("\xC3x", 2));
+    assert_false(utf8_valid_prefix("\xFF", 1));
+    assert_false(utf8_valid_prefix("a\0", 2));
     buf_init(&b, 4);   /* too small: unchanged */
     assert_int_equal(buf_add_utf8(&b, "\xFF\xFF", 2), FMD_ETOOBIG);
     assert_int_equal(b.len, 0);
