@@ -619,6 +619,73 @@ static int cmd_routes(int argc, char **argv)
     return 0;
 }
 
+/*
+ * formd health [--live] [--timeout SECONDS]: GET /readyz (or /healthz with
+ * --live) on the configured listen address; exit 0 on a 200, else 1 with one
+ * line on stderr. For container HEALTHCHECKs and scripts: the image has no
+ * curl. A wildcard listen address (0.0.0.0) is asked on loopback; proxies in
+ * the environment are ignored, the server is always this machine.
+ */
+static int cmd_health(int argc, char **argv)
+{
+    struct config_extra x[] = {{"live", NULL, 1}, {"timeout", NULL, 0}, {NULL, NULL, 0}};
+    struct config cfg;
+    struct fmd_err err = {0};
+    char url[512];
+    const char *colon;
+    long timeout = 5, status = 0;
+    char *end;
+    CURL *c = NULL;
+    CURLcode cc;
+    FILE *sink = NULL;
+    int rc;
+
+    config_init(&cfg);
+    rc = config_load(&cfg, argc, argv, 2, x, &err);
+    if (!rc && x[1].value) {
+        errno = 0;
+        timeout = strtol(x[1].value, &end, 10);
+        if (errno || *end || timeout < 1 || timeout > 300)
+            rc = fmd_errf(&err, FMD_EINVAL, "--timeout must be 1 to 300 seconds");
+    }
+    if (!rc && !(colon = strrchr(cfg.listen, ':')))
+        rc = fmd_errf(&err, FMD_EINVAL, "listen address '%s' is not HOST:PORT", cfg.listen);
+    if (!rc) {
+        int hostlen = (int)(colon - cfg.listen);
+        const char *host = cfg.listen;
+        if (hostlen == 0 || (hostlen == 7 && !strncmp(host, "0.0.0.0", 7))) {
+            host = "127.0.0.1";
+            hostlen = 9;
+        }
+        if ((size_t)snprintf(url, sizeof(url), "http://%.*s%s/%s", hostlen, host, colon,
+                             x[0].value ? "healthz" : "readyz") >= sizeof(url))
+            rc = fmd_errf(&err, FMD_EINVAL, "listen address '%s' is too long", cfg.listen);
+    }
+    if (!rc && (!(c = curl_easy_init()) || !(sink = fopen("/dev/null", "w"))))
+        rc = fmd_errf(&err, FMD_ENOMEM, "cannot set up the health request");
+    if (!rc) {
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
+        curl_easy_setopt(c, CURLOPT_USERAGENT, "formd-health");
+        if ((cc = curl_easy_perform(c)) != CURLE_OK)
+            rc = fmd_errf(&err, FMD_EUNAVAIL, "health: no answer from %s: %s", url,
+                          curl_easy_strerror(cc));
+    }
+    if (!rc) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (status != 200)
+            rc = fmd_errf(&err, FMD_EUNAVAIL, "health: %s answered %ld", url, status);
+    }
+    if (sink)
+        fclose(sink);
+    curl_easy_cleanup(c);
+    config_release(&cfg);
+    return rc ? die(&err) : 0;
+}
+
 static int cmd_help(int argc, char **argv);
 
 struct command {
@@ -996,6 +1063,7 @@ static const struct command commands[] = {
     {"ai", "mkmodel", cmd_ai_mkmodel, "--preset tiny|1b|7b --out FILE: a random-weight model"},
     {"schema", NULL, cmd_schema, "validate --schema FILE: check JSON lines on stdin"},
     {"routes", NULL, cmd_routes, "print the HTTP route table"},
+    {"health", NULL, cmd_health, "[--live]: exit 0 if the local server is ready (alive)"},
     {"version", NULL, cmd_version, "print the version"},
     {"help", NULL, cmd_help, "this list"},
 };

@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "db/db.h"
 #include "metrics/metrics.h"
+#include "metrics/process.h"
 #include "queue/queue.h"
 #include "store/health.h"
 #include "core/banned.h"
@@ -64,6 +65,8 @@ int api_metrics_init(void)
                                  "How long the oldest runnable task has waited, per queue",
                                  METRIC_GAUGE, q, NULL, 0);
     }
+    if (metrics_process_init())
+        return FMD_ENOMEM;
     return m_requests && m_duration && m_inflight && m_batch && m_commit && m_db && m_uptime &&
                    m_qdepth && m_qrunning && m_qscheduled && m_qdiscarded && m_qage
                ? 0
@@ -195,6 +198,7 @@ void api_metrics(struct http_req *req)
     db_seen = db_now;
     pthread_mutex_unlock(&lock);
     queue_gauges(req);
+    metrics_process_update(app->cfg->data_dir);
     {
         struct fmd_err err = {0};
         int64_t lag;

@@ -87,14 +87,31 @@ static json_t *draft_of(const struct schema *s, const char *text)
 /* ---- the cache: model answers only (the fallback is cheap, and a model
  * configured later should get its chance) ---- */
 
-static void count_cache(const char *task, int hit)
+static void count_cache_by(const char *task, int hit, double n)
 {
     static const char *const names[] = {"task", "outcome", NULL};
     struct metric *m = metric_register("formd_ai_cache_total",
                                        "AI requests answered from the cache or not",
                                        METRIC_COUNTER, names, NULL, 0);
     const char *v[] = {task, hit ? "hit" : "miss", NULL};
-    metric_inc(m, v, 1);
+    metric_inc(m, v, n);
+}
+
+static void count_cache(const char *task, int hit)
+{
+    count_cache_by(task, hit, 1);
+}
+
+void tasks_ai_metrics_init(void)
+{
+    static const char *const cached[] = {"extract", "classify", "generate_form", NULL};
+    int i;
+
+    /* at zero from the start, so rates and alerts see the series before the first answer */
+    for (i = 0; cached[i]; i++) {
+        count_cache_by(cached[i], 0, 0);
+        count_cache_by(cached[i], 1, 0);
+    }
 }
 
 /* 1 when req's answer was cached: run->result is it (with "cached": true),

@@ -64,4 +64,7 @@ int tasks_ai_summarize(struct queue_run *run);
 int tasks_ai_classify_new(struct db *db, const char *project_id, const char *submission_id,
                           struct fmd_err *err);
 
+/* Puts the AI task metrics (formd_ai_cache_total) on /metrics at zero. */
+void tasks_ai_metrics_init(void);
+
 #endif

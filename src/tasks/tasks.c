@@ -95,6 +95,7 @@ int tasks_register_all(const struct tasks_env *e, struct fmd_err *err)
     int rc;
     env = e;
     queue_unregister_all();
+    tasks_ai_metrics_init();
     if ((rc = queue_register(WEBHOOK_TASK_KIND, webhook_deliver)) ||
         (rc = queue_register(PRUNE_KIND, prune_finished)) ||
         (rc = queue_register(ETL_TASK_KIND, etl_task_run)) ||

@@ -78,6 +78,74 @@ def test_health_endpoints_need_no_auth_and_ignore_bad_tokens(anon):
     assert bad.get("/readyz").status_code == 200
 
 
+# ---- formd health (the container HEALTHCHECK) ----
+
+def test_health_command_ready_and_live(server):
+    listen = f"127.0.0.1:{server.port}"
+    r = run("health", "--listen", listen, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "" and r.stderr == ""
+    # The address from the environment; a wildcard address is asked on loopback.
+    r = run("health", "--live", env={"FORMD_LISTEN": f"0.0.0.0:{server.port}"}, timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
+def test_health_command_fails_when_nothing_listens():
+    port = free_port()
+    started = time.time()
+    r = run("health", "--listen", f"127.0.0.1:{port}", "--timeout", "2", timeout=30)
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("formd:") and f":{port}/readyz" in lines[0], lines
+    assert r.stdout == ""
+    assert time.time() - started < 10
+
+
+def test_health_command_fails_on_a_non_200_answer():
+    """A server that answers /readyz with 503 (not ready) and hangs on /healthz."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/healthz":
+                time.sleep(3)
+            body = b'{"status":"unavailable"}'
+            self.send_response(503)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    try:
+        listen = f"127.0.0.1:{httpd.server_address[1]}"
+        r = run("health", "--listen", listen, timeout=30)
+        assert r.returncode == 1
+        assert len(r.stderr.splitlines()) == 1 and "503" in r.stderr, r.stderr
+        # --timeout bounds a server that does not answer.
+        started = time.time()
+        r = run("health", "--live", "--timeout", "1", "--listen", listen, timeout=30)
+        assert r.returncode == 1
+        assert len(r.stderr.splitlines()) == 1 and "/healthz" in r.stderr, r.stderr
+        assert time.time() - started < 2.9
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.parametrize("bad", ["0", "x", "301"])
+def test_health_command_bad_timeout(bad):
+    r = run("health", "--listen", "127.0.0.1:1", "--timeout", bad, timeout=30)
+    assert r.returncode != 0
+    assert "--timeout" in r.stderr, r.stderr
+
+
 # ---- metrics ----
 
 @pytest.fixture(scope="module")
@@ -140,6 +208,27 @@ def test_metrics_families(anon, traffic):
     assert samples(m, "formd_db_commit_batch_size_bucket")
     assert value(m, "formd_db_commit_batch_size_count") >= 1
     assert value(m, "formd_db_query_seconds_total") > 0
+
+
+def test_metrics_process_and_disk(anon, traffic):
+    """process_* and the data directory's filesystem: for dashboards and disk alerts
+    without a node exporter."""
+    text = anon.get("/metrics").text
+    for family, kind in [("process_resident_memory_bytes", "gauge"),
+                         ("process_virtual_memory_bytes", "gauge"),
+                         ("process_open_fds", "gauge"), ("process_max_fds", "gauge"),
+                         ("process_cpu_seconds_total", "counter"),
+                         ("process_start_time_seconds", "gauge"),
+                         ("formd_data_dir_free_bytes", "gauge"),
+                         ("formd_data_dir_size_bytes", "gauge")]:
+        assert f"# TYPE {family} {kind}\n" in text, family
+    m = parse_metrics(text)
+    assert value(m, "process_resident_memory_bytes") > 1 << 20
+    assert value(m, "process_virtual_memory_bytes") >= value(m, "process_resident_memory_bytes")
+    assert 3 <= value(m, "process_open_fds") <= value(m, "process_max_fds")
+    assert value(m, "process_cpu_seconds_total") >= 0
+    assert abs(value(m, "process_start_time_seconds") - time.time()) < 3600
+    assert 0 < value(m, "formd_data_dir_free_bytes") <= value(m, "formd_data_dir_size_bytes")
 
 
 def test_metrics_histograms_are_cumulative(anon, traffic):
