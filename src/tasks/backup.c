@@ -238,8 +238,13 @@ int tasks_backup_define(struct db *db, const struct tasks_env *env, struct fmd_e
     if (!backup_dir(env, dir, sizeof(dir)))
         gauge_from_dir(dir);
     source(env, src, sizeof(src));
-    if (!enabled(env) || !src[0])
-        return queue_periodic_remove(db, BACKUP_TASK_KIND, err);
+    if (!enabled(env) || !src[0]) {
+        /* off: none defined is as good as one removed */
+        int rc = queue_periodic_remove(db, BACKUP_TASK_KIND, err);
+        if (rc == FMD_ENOTFOUND)
+            fmd_err_clear(err);
+        return rc == FMD_ENOTFOUND ? 0 : rc;
+    }
     return queue_periodic_define(db, BACKUP_TASK_KIND, env->backup_every, BACKUP_TASK_KIND,
                                  "low", NULL, clock_wall_ms(), err);
 }
