@@ -4,7 +4,8 @@
 #   make run      install what is missing, build, serve on the embedded default
 #   make test     install what is missing, then unit + end-to-end + fuzz tests,
 #                 once on the normal build and once under ASan + UBSan
-#   make bench    bench/*.sh: formd side by side with its peers (nginx, BullMQ, ajv, sqlite3)
+#   make bench    bench/*.sh: formd side by side with its peers (nginx, BullMQ, ajv, sqlite3,
+#                 a bare llama.cpp loop)
 
 CC      ?= cc
 PKGS    := libmicrohttpd jansson sqlite3 libsodium libpcre2-8 libcurl xlsxwriter tesseract lept
@@ -127,6 +128,7 @@ bench: build/formd
 	@bench/queue.sh
 	@bench/validate.sh
 	@bench/analytics.sh
+	@bench/ai.sh
 
 clean:
 	rm -rf build
