@@ -3,12 +3,13 @@
 #   make          build/formd
 #   make run      install what is missing, build, serve on the embedded default
 #   make test     install what is missing, then unit + end-to-end + fuzz tests,
-#                 once on the normal build and once under ASan + UBSan
+#                 once on the normal build and once under ASan + UBSan; the
+#                 database tests also on PostgreSQL (a private cluster, normal build)
 #   make bench    bench/*.sh: formd side by side with its peers (nginx, BullMQ, ajv, sqlite3,
 #                 a bare llama.cpp loop)
 
 CC      ?= cc
-PKGS    := libmicrohttpd jansson sqlite3 libsodium libpcre2-8 libcurl xlsxwriter tesseract lept
+PKGS    := libmicrohttpd jansson sqlite3 libpq libsodium libpcre2-8 libcurl xlsxwriter tesseract lept
 CFLAGS  ?= -O2 -g
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 # DuckDB is not in Debian: scripts/bootstrap puts it in a cache keyed by version.
@@ -41,7 +42,7 @@ HDRS      := $(shell find src tests -name '*.h')
 OBJ     = $(patsubst src/%.c,$(1)/obj/%.o,$(LIB_SRCS))
 UNITS   = $(patsubst tests/unit/%.c,$(1)/unit/%,$(UNIT_SRCS))
 
-.PHONY: all run test test-unit test-e2e test-fuzz test-asan check bench clean bootstrap
+.PHONY: all run test test-unit test-unit-pg test-e2e test-fuzz test-asan check bench clean bootstrap
 all: build/formd
 
 bootstrap:
@@ -109,6 +110,15 @@ test: bootstrap
 test-unit: $(call UNITS,build)
 	@scripts/run-units build/unit $^
 
+# The unit tests that take a database, on PostgreSQL: FORMD_TEST_PG_URL names
+# a server (scripts/pg-cluster start prints one; scripts/test starts it).
+PG_UNIT_SRCS := tests/unit/db/test_db.c tests/unit/db/test_postgres.c \
+                tests/unit/queue/test_queue.c tests/unit/store/test_ai_cache.c
+test-unit-pg: $(patsubst tests/unit/%.c,build/unit/%,$(PG_UNIT_SRCS))
+	@test -n "$$FORMD_TEST_PG_URL" || { echo "test-unit-pg: set FORMD_TEST_PG_URL" >&2; exit 1; }
+	@scripts/run-units build/unit $^
+
+# With FORMD_TEST_PG_URL set, every server runs on PostgreSQL (tests/e2e/conftest.py).
 test-e2e: build/formd build/failfs.so
 	@FORMD_BIN=$(CURDIR)/build/formd FORMD_FAILFS=$(CURDIR)/build/failfs.so \
 	  /usr/bin/python3 -m pytest -q tests/e2e

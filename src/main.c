@@ -113,13 +113,15 @@ static int die(const struct fmd_err *err)
 /* Makes the data directory (0700) if needed and the database target in it. */
 static int data_target(const struct config *cfg, char *out, size_t cap, struct fmd_err *err)
 {
-    if (cfg->db_url && *cfg->db_url) {
-        fmd_strlcpy(out, cfg->db_url, cap);
-        return 0;
-    }
+    /* With a database URL too: analytics, exports and keys live in the data directory. */
     if (mkdir(cfg->data_dir, 0700) && errno != EEXIST)
         return fmd_errf(err, FMD_EIO, "cannot create data directory '%s': %s", cfg->data_dir,
                         strerror(errno));
+    if (cfg->db_url && *cfg->db_url) {
+        if (fmd_strlcpy(out, cfg->db_url, cap) >= cap)
+            return fmd_errf(err, FMD_EINVAL, "database URL is too long");
+        return 0;
+    }
     if ((size_t)snprintf(out, cap, "%s/formd.db", cfg->data_dir) >= cap)
         return fmd_errf(err, FMD_EINVAL, "data directory path is too long");
     return 0;

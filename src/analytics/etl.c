@@ -9,8 +9,11 @@
  * moving the watermark in the same DuckDB transaction as the copied rows
  * therefore never skips a change and never applies one twice: a crash
  * before the DuckDB commit leaves both the rows and the watermark as they
- * were, and the batch is read again. (PostgreSQL hands sequence values out
- * at insert time, not commit time; its driver will need another bound.)
+ * were, and the batch is read again. PostgreSQL hands sequence values out
+ * at insert time, not commit time, so there the argument holds only while
+ * one connection writes submissions: one formd serve, whose writer thread
+ * is the only one. Several writing processes (formd worker, more nodes)
+ * will need another bound, such as pg_snapshot_xmin(pg_current_snapshot()).
  *
  * What is copied is the submission's current row, not the change: a batch
  * takes the distinct submissions its changes name and reads their rows as
@@ -770,6 +773,13 @@ int etl_sync(struct db *db, struct duck_conn *dc, const struct etl_options *opt,
         st->skipped = 1;
         return 0;
     }
+    if (opt->snapshot && db_dialect(db) == DB_POSTGRES) {
+        /* It walks SQLite's rowid; PostgreSQL has none. */
+        rc = fmd_errf(err, FMD_EINVAL, "a snapshot copy of analytics is not built for "
+                                       "PostgreSQL yet: stop formd serve, or ask it for the "
+                                       "export through the API");
+        goto out;
+    }
     if ((rc = duck_exec(dc, LAYOUT_DDL STAGING_DDL, err)))
         goto out;
     if (opt->snapshot) {   /* every submission, whatever the log and watermark say */
@@ -848,9 +858,13 @@ out:
 static int backfill(struct db *db, void *arg, struct fmd_err *err)
 {
     return db_exec(db,
-                   "INSERT INTO submission_changes (submission_id, form_id, at) "
-                   "SELECT id, form_id, CAST((julianday('now') - 2440587.5) * 86400000 "
-                   "AS INTEGER) FROM submissions ORDER BY form_id, id",
+                   db_dialect(db) == DB_POSTGRES
+                       ? "INSERT INTO submission_changes (submission_id, form_id, at) "
+                         "SELECT id, form_id, (extract(epoch FROM clock_timestamp()) * 1000)"
+                         "::BIGINT FROM submissions ORDER BY form_id, id"
+                       : "INSERT INTO submission_changes (submission_id, form_id, at) "
+                         "SELECT id, form_id, CAST((julianday('now') - 2440587.5) * 86400000 "
+                         "AS INTEGER) FROM submissions ORDER BY form_id, id",
                    err);
 }
 

@@ -235,9 +235,18 @@ static int create_write(struct db *db, void *arg, struct fmd_err *err)
 
     if ((rc = store_project_exists(db, op->form.project_id, err)) != 1)
         return rc < 0 ? rc : fmd_errf(err, FMD_ENOTFOUND, "no such project");
-    /* A slug made from the name gets a random suffix when the plain one is taken. */
+    /*
+     * A slug made from the name gets a random suffix when the plain one is
+     * taken. Each try has its own savepoint: on PostgreSQL a failed statement
+     * aborts the transaction until it is rolled back to one.
+     */
     for (tries = 0; tries < 5; tries++) {
+        if ((rc = db_run(db, "SAVEPOINT form_slug", err)))
+            break;
         rc = store_form_insert(db, &op->form, &op->def.doc, err);
+        if (rc)
+            db_run(db, "ROLLBACK TO form_slug", NULL);
+        db_run(db, "RELEASE form_slug", NULL);
         if (rc != FMD_ECONFLICT || !op->auto_slug)
             break;
         snprintf(op->form.slug, sizeof(op->form.slug), "%.56s-%06x", op->base_slug,

@@ -44,6 +44,13 @@ static const struct option_row options[] = {
     {"allow-private-targets", OPT_BOOL, OFF(allow_private_targets), 0, 1, "0", 0, "let webhooks and AI servers be loopback or private addresses"},
     {"metrics-public", OPT_BOOL, OFF(metrics_public), 0, 1, "1", 0, "serve /metrics without authentication"},
     {"db-url", OPT_STR, OFF(db_url), 0, 0, "", 1, "database URL (empty: SQLite in the data directory)"},
+    /*
+     * The names the operations docs use (--database, FORMD_DATABASE_URL and
+     * FORMD_DATABASE_URL_FILE) for the same field: where two are set, the
+     * later source wins, as for any option.
+     */
+    {"database", OPT_STR, OFF(db_url), 0, 0, "", 1, "postgres://USER[:PASS]@HOST[:PORT]/DB, or empty for SQLite in the data directory (same as db-url)"},
+    {"database-url", OPT_STR, OFF(db_url), 0, 0, "", 1, "same as database"},
     {"analytics-memory", OPT_STR, OFF(analytics_memory), 0, 0, "1GB", 0, "memory limit of the analytics engine (DuckDB size, e.g. 512MB)"},
     {"analytics-threads", OPT_INT, OFF(analytics_threads), 1, 256, "2", 0, "threads of the analytics engine"},
     {"query-timeout", OPT_INT, OFF(query_timeout), 1, 3600000, "10000", 0, "milliseconds an analytics query may run"},

@@ -15,9 +15,24 @@ int db_open(const char *target, unsigned flags, struct db **out, struct fmd_err 
     const struct db_driver *drv = &db_sqlite_driver;
     if (!strncmp(target, "sqlite:", 7))
         target += 7;
-    else if (!strncmp(target, "postgres://", 11) || !strncmp(target, "postgresql://", 13))
-        return fmd_errf(err, FMD_EINVAL, "the PostgreSQL driver is not built yet: '%s'", target);
+    else if (db_target_is_postgres(target))
+        drv = &db_postgres_driver;
     return drv->open(target, flags, out, err);
+}
+
+int db_target_is_postgres(const char *target)
+{
+    return !strncmp(target, "postgres://", 11) || !strncmp(target, "postgresql://", 13);
+}
+
+enum db_dialect db_dialect(const struct db *db)
+{
+    return db->drv->dialect;
+}
+
+int db_usable(struct db *db)
+{
+    return !db->drv->usable || db->drv->usable(db);
 }
 
 void db_close(struct db *db)
@@ -118,7 +133,7 @@ int64_t db_changes(struct db *db)
 
 int db_begin(struct db *db, struct fmd_err *err)
 {
-    return db_run(db, "BEGIN IMMEDIATE", err);
+    return db_run(db, db->drv->dialect == DB_POSTGRES ? "BEGIN" : "BEGIN IMMEDIATE", err);
 }
 
 int db_commit(struct db *db, struct fmd_err *err)

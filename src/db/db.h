@@ -25,9 +25,13 @@ struct db_stmt;
 /* db_open flags */
 #define DB_READONLY 0x1   /* a connection that only reads */
 
+/* SQL dialects, for the few statements written twice (db_dialect). */
+enum db_dialect { DB_SQLITE, DB_POSTGRES };
+
 struct db_driver {
     int version;
     const char *name;
+    enum db_dialect dialect;
     int (*open)(const char *target, unsigned flags, struct db **out, struct fmd_err *err);
     void (*close)(struct db *db);
     int (*exec)(struct db *db, const char *sql, struct fmd_err *err);
@@ -43,11 +47,18 @@ struct db_driver {
     double (*col_double)(struct db_stmt *st, int col);
     int (*col_null)(struct db_stmt *st, int col);
     int64_t (*changes)(struct db *db);
+    /* Optional: 0 when a connection given back to a pool should be closed instead. */
+    int (*usable)(struct db *db);
 };
 
 extern const struct db_driver db_sqlite_driver;
+extern const struct db_driver db_postgres_driver;
 
-/* Opens target ("sqlite:PATH" or a plain path) with the matching driver. */
+/*
+ * Opens target with the matching driver: "postgres://..." or
+ * "postgresql://..." (a libpq URL) with PostgreSQL, "sqlite:PATH" or a plain
+ * path with SQLite.
+ */
 int db_open(const char *target, unsigned flags, struct db **out, struct fmd_err *err);
 void db_close(struct db *db);
 
@@ -67,7 +78,11 @@ int db_bind_textn(struct db_stmt *st, int n, const char *s, size_t len);
 int db_bind_int(struct db_stmt *st, int n, int64_t v);
 int db_bind_null(struct db_stmt *st, int n);
 int db_bind_double(struct db_stmt *st, int n, double v);
-/* 1: a row is ready; 0: finished; <0: FMD_ECONFLICT (constraint), FMD_EBUSY, FMD_EDB. */
+/*
+ * 1: a row is ready; 0: finished; <0: FMD_ECONFLICT (constraint), FMD_EBUSY,
+ * FMD_EUNAVAIL (connection lost), FMD_EDB. On PostgreSQL any error aborts the
+ * transaction: to go on after one, take a savepoint before the statement.
+ */
 int db_step(struct db_stmt *st, struct fmd_err *err);
 /* Column values of the current row, valid until the next step or done. */
 const char *db_col_text(struct db_stmt *st, int col);   /* NULL for SQL NULL */
@@ -80,7 +95,20 @@ void db_done(struct db_stmt *st);
 /* Rows changed by the last statement. */
 int64_t db_changes(struct db *db);
 
-/* Transactions; begin takes the write lock at once ("BEGIN IMMEDIATE"). */
+/*
+ * The SQL dialect of db's driver. Domain SQL is written once; branch on this
+ * only where the engines differ (JSON arrays, claiming tasks, the DDL).
+ */
+enum db_dialect db_dialect(const struct db *db);
+/* 1 when target names a PostgreSQL database (a postgres:// URL). */
+int db_target_is_postgres(const char *target);
+/* 0 when db should be closed rather than reused (a lost connection). */
+int db_usable(struct db *db);
+
+/*
+ * Transactions; on SQLite begin takes the write lock at once ("BEGIN
+ * IMMEDIATE"); on PostgreSQL it is a plain BEGIN (READ COMMITTED).
+ */
 int db_begin(struct db *db, struct fmd_err *err);
 int db_commit(struct db *db, struct fmd_err *err);
 void db_rollback(struct db *db);

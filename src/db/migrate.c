@@ -5,13 +5,30 @@
 #include "core/log.h"
 #include "core/banned.h"
 
+/* The migrations in db's dialect. */
+static const struct migration *list(struct db *db, int *n)
+{
+    if (db_dialect(db) == DB_POSTGRES) {
+        *n = db_migrations_pg_count;
+        return db_migrations_pg;
+    }
+    *n = db_migrations_count;
+    return db_migrations;
+}
+
 static int ensure_table(struct db *db, struct fmd_err *err)
 {
+    /* applied_at is in milliseconds: 64 bits (PostgreSQL's INTEGER has 32). */
     return db_exec(db,
-                   "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                   "  version INTEGER PRIMARY KEY,"
-                   "  name TEXT NOT NULL,"
-                   "  applied_at INTEGER NOT NULL)",
+                   db_dialect(db) == DB_POSTGRES
+                       ? "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                         "  version INTEGER PRIMARY KEY,"
+                         "  name TEXT NOT NULL,"
+                         "  applied_at BIGINT NOT NULL)"
+                       : "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                         "  version INTEGER PRIMARY KEY,"
+                         "  name TEXT NOT NULL,"
+                         "  applied_at INTEGER NOT NULL)",
                    err);
 }
 
@@ -70,33 +87,35 @@ out:
 
 int migrate_up(struct db *db, int target, struct fmd_err *err)
 {
-    int cur, i, rc;
+    int cur, i, rc, n;
+    const struct migration *m = list(db, &n);
 
     if ((rc = migrate_current(db, &cur, err)))
         return rc;
     if (target < 0)
-        target = db_migrations[db_migrations_count - 1].version;
-    if (cur > db_migrations[db_migrations_count - 1].version)
+        target = m[n - 1].version;
+    if (cur > m[n - 1].version)
         return fmd_errf(err, FMD_EINVAL,
                         "database is at version %d, newer than this formd knows (%d): "
                         "run the newer formd or roll back with it first",
-                        cur, db_migrations[db_migrations_count - 1].version);
-    for (i = 0; i < db_migrations_count && !rc; i++)
-        if (db_migrations[i].version > cur && db_migrations[i].version <= target)
-            rc = apply_one(db, &db_migrations[i], 1, err);
+                        cur, m[n - 1].version);
+    for (i = 0; i < n && !rc; i++)
+        if (m[i].version > cur && m[i].version <= target)
+            rc = apply_one(db, &m[i], 1, err);
     return rc;
 }
 
 int migrate_down(struct db *db, int target, struct fmd_err *err)
 {
-    int cur, i, rc;
+    int cur, i, rc, n;
+    const struct migration *m = list(db, &n);
 
     if (target < 0)
         return fmd_errf(err, FMD_EINVAL, "target version must be >= 0");
     if ((rc = migrate_current(db, &cur, err)))
         return rc;
-    for (i = db_migrations_count - 1; i >= 0 && !rc; i--)
-        if (db_migrations[i].version <= cur && db_migrations[i].version > target)
-            rc = apply_one(db, &db_migrations[i], 0, err);
+    for (i = n - 1; i >= 0 && !rc; i--)
+        if (m[i].version <= cur && m[i].version > target)
+            rc = apply_one(db, &m[i], 0, err);
     return rc;
 }

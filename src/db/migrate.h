@@ -17,8 +17,11 @@ struct migration {
     const char *down;
 };
 
+/* SQLite's (migrations.c) and PostgreSQL's (migrations_pg.c): the same versions. */
 extern const struct migration db_migrations[];
 extern const int db_migrations_count;
+extern const struct migration db_migrations_pg[];
+extern const int db_migrations_pg_count;
 
 /* Applies every pending migration up to target (-1: the newest). */
 int migrate_up(struct db *db, int target, struct fmd_err *err);

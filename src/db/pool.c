@@ -55,6 +55,10 @@ void db_pool_put(struct db_pool *p, struct db *db)
 {
     if (!db)
         return;
+    if (!db_usable(db)) {
+        db_close(db);
+        return;
+    }
     pthread_mutex_lock(&p->lock);
     if (p->nidle < POOL_IDLE_MAX) {
         p->idle[p->nidle++] = db;

@@ -252,6 +252,7 @@ static int64_t sq_changes(struct db *db)
 const struct db_driver db_sqlite_driver = {
     .version = 1,
     .name = "sqlite",
+    .dialect = DB_SQLITE,
     .open = sq_open,
     .close = sq_close,
     .exec = sq_exec,

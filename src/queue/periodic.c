@@ -40,7 +40,8 @@ int queue_periodic_define(struct db *db, const char *name, const char *cron_expr
                          "next_run_at) VALUES ($1, $2, $3, $4, $5, $6) "
                          "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, "
                          "queue = excluded.queue, payload = excluded.payload, "
-                         "next_run_at = CASE WHEN cron = excluded.cron THEN next_run_at "
+                         "next_run_at = CASE WHEN periodic_tasks.cron = excluded.cron "
+                         "THEN periodic_tasks.next_run_at "
                          "ELSE excluded.next_run_at END, cron = excluded.cron",
                          &st, err)))
         return rc;

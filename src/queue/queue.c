@@ -112,20 +112,36 @@ int queue_enqueue(struct db *db, const struct queue_new *t, char id[ID_LEN + 1],
     return 0;
 }
 
+/*
+ * The claim, one statement either way. SQLite has one writer, so picking
+ * and updating cannot race. PostgreSQL may have many claimers at once: the
+ * pick locks its rows and skips rows another claimer holds (SKIP LOCKED),
+ * and it is a MATERIALIZED CTE so it runs exactly once; as a plain
+ * "id IN (subquery)" the planner may re-run the LIMIT per row and claim
+ * more rows than asked for.
+ */
+#define CLAIM_PICK                                                                          \
+    "SELECT id FROM tasks WHERE queue = $1 AND state IN " RUNNABLE " AND run_at <= $4"      \
+    "  AND NOT EXISTS (SELECT 1 FROM queues WHERE name = $1 AND paused = 1)"               \
+    "  ORDER BY priority DESC, run_at, id LIMIT $5"
+#define CLAIM_SET \
+    "SET state = 'running', attempt = attempt + 1, lease_until = $3, worker = $2, updated_at = $4 "
+#define CLAIM_RETURNING                                                                     \
+    "RETURNING id, kind, queue, payload, attempt, max_attempts, COALESCE(trace_id, ''), "  \
+    "COALESCE(project_id, ''), run_at"
+
+static const char claim_sqlite[] =
+    "UPDATE tasks " CLAIM_SET "WHERE id IN (" CLAIM_PICK ") " CLAIM_RETURNING;
+static const char claim_postgres[] =
+    "WITH picked AS MATERIALIZED (" CLAIM_PICK " FOR UPDATE SKIP LOCKED) "
+    "UPDATE tasks " CLAIM_SET "WHERE id IN (SELECT id FROM picked) " CLAIM_RETURNING;
+
 int queue_claim(struct db *db, const char *queue, const char *worker, int max, int64_t now,
                 int64_t lease_ms, struct queue_task *out, int *got, struct fmd_err *err)
 {
     struct db_stmt *st;
-    int rc = db_prepare(
-        db,
-        "UPDATE tasks SET state = 'running', attempt = attempt + 1, lease_until = $3, "
-        "worker = $2, updated_at = $4 WHERE id IN ("
-        "  SELECT id FROM tasks WHERE queue = $1 AND state IN " RUNNABLE " AND run_at <= $4"
-        "  AND NOT EXISTS (SELECT 1 FROM queues WHERE name = $1 AND paused = 1)"
-        "  ORDER BY priority DESC, run_at, id LIMIT $5) "
-        "RETURNING id, kind, queue, payload, attempt, max_attempts, COALESCE(trace_id, ''), "
-        "COALESCE(project_id, ''), run_at",
-        &st, err);
+    int rc = db_prepare(db, db_dialect(db) == DB_POSTGRES ? claim_postgres : claim_sqlite, &st,
+                        err);
 
     *got = 0;
     if (rc)
@@ -185,9 +201,15 @@ int queue_complete_many(struct db *db, const char *ids_json, const char *worker,
 {
     struct db_stmt *st;
     int rc = db_prepare(db,
-                        "UPDATE tasks SET state = 'completed', progress = 1, lease_until = NULL, "
-                        "finished_at = $3, updated_at = $3 WHERE worker = $2 AND "
-                        "state = 'running' AND id IN (SELECT value FROM json_each($1))",
+                        db_dialect(db) == DB_POSTGRES
+                            ? "UPDATE tasks SET state = 'completed', progress = 1, "
+                              "lease_until = NULL, finished_at = $3, updated_at = $3 "
+                              "WHERE worker = $2 AND state = 'running' AND id IN "
+                              "(SELECT jsonb_array_elements_text($1::jsonb))"
+                            : "UPDATE tasks SET state = 'completed', progress = 1, "
+                              "lease_until = NULL, finished_at = $3, updated_at = $3 "
+                              "WHERE worker = $2 AND state = 'running' AND id IN "
+                              "(SELECT value FROM json_each($1))",
                         &st, err);
     if (rc)
         return rc;
@@ -236,7 +258,7 @@ int queue_fail(struct db *db, const char *id, const char *worker, const char *er
                          "UPDATE tasks SET state = CASE WHEN $3 = 1 THEN 'discarded' "
                          "ELSE 'retryable' END, error = $4, run_at = $5, lease_until = NULL, "
                          "worker = NULL, updated_at = $6, "
-                         "finished_at = CASE WHEN $3 = 1 THEN $6 ELSE NULL END "
+                         "finished_at = CASE WHEN $3 = 1 THEN CAST($6 AS BIGINT) ELSE NULL END "
                          "WHERE id = $1 AND worker = $2 AND state = 'running'",
                          &st, err)))
         return rc;
@@ -266,7 +288,8 @@ int queue_release(struct db *db, const char *id, const char *worker, struct fmd_
 {
     struct db_stmt *st;
     int rc = db_prepare(db,
-                        "UPDATE tasks SET state = 'available', attempt = MAX(attempt - 1, 0), "
+                        "UPDATE tasks SET state = 'available', "
+                        "attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END, "
                         "lease_until = NULL, worker = NULL "
                         "WHERE id = $1 AND worker = $2 AND state = 'running'",
                         &st, err);
@@ -283,7 +306,8 @@ int queue_reap(struct db *db, int64_t now, int *rescued, struct fmd_err *err)
     int rc = db_prepare(db,
                         "UPDATE tasks SET state = CASE WHEN attempt >= max_attempts "
                         "THEN 'discarded' ELSE 'retryable' END, "
-                        "finished_at = CASE WHEN attempt >= max_attempts THEN $1 ELSE NULL END, "
+                        "finished_at = CASE WHEN attempt >= max_attempts "
+                        "THEN CAST($1 AS BIGINT) ELSE NULL END, "
                         "error = 'lease expired: the worker running it stopped', run_at = $1, "
                         "lease_until = NULL, worker = NULL, updated_at = $1 "
                         "WHERE state = 'running' AND lease_until < $1",
@@ -355,7 +379,8 @@ int queue_retry(struct db *db, const char *id, int64_t now, struct fmd_err *err)
     struct db_stmt *st;
     int rc = db_prepare(db,
                         "UPDATE tasks SET state = 'available', run_at = $2, updated_at = $2, "
-                        "finished_at = NULL, max_attempts = MAX(max_attempts, attempt + 1) "
+                        "finished_at = NULL, max_attempts = "
+                        "CASE WHEN max_attempts > attempt THEN max_attempts ELSE attempt + 1 END "
                         "WHERE id = $1 AND state IN ('discarded','cancelled','retryable',"
                         "'scheduled','completed')",
                         &st, err);
@@ -456,8 +481,10 @@ int queue_task_list(struct db *db, const struct queue_filter *f, json_t **page,
 {
     struct db_stmt *st;
     int rc = db_prepare(db,
-                        TASK_COLUMNS "WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR queue = $2) "
-                        "AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR id < $4) "
+                        TASK_COLUMNS "WHERE (CAST($1 AS TEXT) IS NULL OR state = $1) "
+                        "AND (CAST($2 AS TEXT) IS NULL OR queue = $2) "
+                        "AND (CAST($3 AS TEXT) IS NULL OR kind = $3) "
+                        "AND (CAST($4 AS TEXT) IS NULL OR id < $4) "
                         "ORDER BY id DESC LIMIT $5",
                         &st, err);
     if (rc)
@@ -486,7 +513,7 @@ int queue_stats_json(struct db *db, int64_t now, json_t **out, struct fmd_err *e
         "  (SELECT MIN(t.run_at) FROM tasks t WHERE t.queue = q.name AND t.state IN " RUNNABLE
         "     AND t.run_at <= $1), "
         "  (SELECT COUNT(*) FROM tasks t WHERE t.queue = q.name AND t.state = 'completed' "
-        "     AND t.finished_at > $1 - 60000) "
+        "     AND t.finished_at > CAST($1 AS BIGINT) - 60000) "
         "FROM queues q ORDER BY q.name",
         &st, err);
     if (rc)

@@ -52,7 +52,7 @@ int store_project_list(struct db *db, const char *cursor, int limit, json_t **pa
     struct db_stmt *st;
     int rc = db_prepare(db,
                         "SELECT id, name, created_at FROM projects "
-                        "WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+                        "WHERE (CAST($1 AS TEXT) IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
                         &st, err);
     if (rc)
         return rc;
@@ -237,7 +237,8 @@ int store_form_list(struct db *db, const char *project_id, const char *cursor, i
 {
     struct db_stmt *st;
     int rc = db_prepare(db,
-                        FORM_COLUMNS "WHERE project_id = $1 AND ($2 IS NULL OR id < $2) "
+                        FORM_COLUMNS "WHERE project_id = $1 "
+                                     "AND (CAST($2 AS TEXT) IS NULL OR id < $2) "
                                      "ORDER BY id DESC LIMIT $3",
                         &st, err);
     if (rc)
@@ -368,7 +369,7 @@ int store_form_update(struct db *db, const char *form_id, const char *name,
     int rc = db_prepare(db,
                         "UPDATE forms SET name = COALESCE($2, name), "
                         "status = COALESCE($3, status), "
-                        "submission_limit = CASE WHEN $4 < 0 THEN submission_limit "
+                        "submission_limit = CASE WHEN CAST($4 AS BIGINT) < 0 THEN submission_limit "
                         "  WHEN $4 = 0 THEN NULL ELSE $4 END, "
                         "updated_at = $5 WHERE id = $1",
                         &st, err);

@@ -99,9 +99,10 @@ int store_submission_list(struct db *db, const char *form_id,
     struct db_stmt *st;
     int rc = db_prepare(db,
                         SUBMISSION_COLUMNS
-                        "WHERE form_id = $1 AND ($2 IS NULL OR id < $2) "
-                        "AND ($3 IS NULL OR status = $3) "
-                        "AND ($4 IS NULL OR created_at > $4) AND ($5 IS NULL OR created_at < $5) "
+                        "WHERE form_id = $1 AND (CAST($2 AS TEXT) IS NULL OR id < $2) "
+                        "AND (CAST($3 AS TEXT) IS NULL OR status = $3) "
+                        "AND (CAST($4 AS BIGINT) IS NULL OR created_at > $4) "
+                        "AND (CAST($5 AS BIGINT) IS NULL OR created_at < $5) "
                         "AND ($6 = 1 OR deleted_at IS NULL) "
                         "ORDER BY id DESC LIMIT $7",
                         &st, err);
@@ -255,10 +256,21 @@ int store_submission_texts(struct db *db, const char *form_id, const char *field
 {
     struct db_stmt *st;
     int rc = db_prepare(db,
-                        "SELECT j.value FROM submissions s, json_each(s.data) j "
-                        "WHERE s.form_id = $1 AND s.deleted_at IS NULL AND s.created_at >= $2 "
-                        "AND s.created_at <= $3 AND j.type = 'text' AND length(j.value) > 0 "
-                        "AND ($4 IS NULL OR j.key = $4) ORDER BY s.created_at DESC LIMIT $5",
+                        db_dialect(db) == DB_POSTGRES
+                            ? "SELECT j.value #>> '{}' FROM submissions s, "
+                              "jsonb_each(s.data::jsonb) j "
+                              "WHERE s.form_id = $1 AND s.deleted_at IS NULL "
+                              "AND s.created_at >= $2 AND s.created_at <= $3 "
+                              "AND jsonb_typeof(j.value) = 'string' "
+                              "AND length(j.value #>> '{}') > 0 "
+                              "AND ($4::text IS NULL OR j.key = $4) "
+                              "ORDER BY s.created_at DESC LIMIT $5"
+                            : "SELECT j.value FROM submissions s, json_each(s.data) j "
+                              "WHERE s.form_id = $1 AND s.deleted_at IS NULL "
+                              "AND s.created_at >= $2 AND s.created_at <= $3 "
+                              "AND j.type = 'text' AND length(j.value) > 0 "
+                              "AND ($4 IS NULL OR j.key = $4) "
+                              "ORDER BY s.created_at DESC LIMIT $5",
                         &st, err);
     if (rc)
         return rc;

@@ -110,9 +110,13 @@ int store_webhooks_each(struct db *db, const char *form_id, const char *event,
 
     /* Collect first: fn runs SQL of its own on this connection. */
     if ((rc = db_prepare(db,
-                         "SELECT w.id FROM webhooks w WHERE w.form_id = $1 AND EXISTS "
-                         "(SELECT 1 FROM json_each(w.events) e WHERE e.value = $2) "
-                         "ORDER BY w.id LIMIT 64",
+                         db_dialect(db) == DB_POSTGRES
+                             ? "SELECT w.id FROM webhooks w WHERE w.form_id = $1 AND EXISTS "
+                               "(SELECT 1 FROM jsonb_array_elements_text(w.events::jsonb) e "
+                               "WHERE e = $2) ORDER BY w.id LIMIT 64"
+                             : "SELECT w.id FROM webhooks w WHERE w.form_id = $1 AND EXISTS "
+                               "(SELECT 1 FROM json_each(w.events) e WHERE e.value = $2) "
+                               "ORDER BY w.id LIMIT 64",
                          &st, err)))
         return rc;
     db_bind_text(st, 1, form_id);
@@ -135,7 +139,8 @@ int store_delivery_insert(struct db *db, const struct store_delivery *d, struct 
     int rc = db_prepare(db,
                         "INSERT INTO webhook_deliveries (id, webhook_id, message_id, task_id, "
                         "event, attempt, status, error, duration_ms, response, created_at) "
-                        "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 "
+                        "SELECT $1, $2, $3, $4, $5, CAST($6 AS BIGINT), CAST($7 AS BIGINT), $8, "
+                        "CAST($9 AS BIGINT), $10, CAST($11 AS BIGINT) "
                         "WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = $2)",
                         &st, err);
     if (rc)
@@ -177,7 +182,7 @@ int store_delivery_list(struct db *db, const char *webhook_id, const char *curso
     int rc = db_prepare(db,
                         "SELECT id, message_id, task_id, event, attempt, status, error, "
                         "duration_ms, response, created_at FROM webhook_deliveries "
-                        "WHERE webhook_id = $1 AND ($2 IS NULL OR id < $2) "
+                        "WHERE webhook_id = $1 AND (CAST($2 AS TEXT) IS NULL OR id < $2) "
                         "ORDER BY id DESC LIMIT $3",
                         &st, err);
     if (rc)

@@ -2,9 +2,18 @@
 
 Every test talks HTTP to a real server process. FORMD_BIN names the binary
 (the Makefile sets it: build/formd, or build/asan/formd under sanitizers).
+
+With FORMD_TEST_PG_URL (postgres://USER@HOST:PORT/DB, scripts/pg-cluster
+prints one) every Server runs on PostgreSQL instead of SQLite: each data
+directory gets a schema of its own in that database (cheaper than a database
+each), made on first use and named after the directory, and the server and
+its CLI calls get a URL whose search_path is it, as FORMD_DB_URL. Tests of
+what only SQLite has (the file, backup, failfs) skip.
 """
+import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +26,31 @@ import requests
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("FORMD_BIN", os.path.join(ROOT, "build", "formd"))
 ASAN = os.environ.get("FORMD_ASAN") == "1"
+PG_URL = os.environ.get("FORMD_TEST_PG_URL", "")
+
+sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="SQLite only (FORMD_TEST_PG_URL is set)")
+
+
+def psql(url, sql):
+    """Runs sql with psql against url; returns its output, rows as 'a|b' lines."""
+    exe = shutil.which("psql") or "/usr/lib/postgresql/15/bin/psql"
+    r = subprocess.run([exe, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"psql failed: {r.stderr}")
+    return r.stdout
+
+
+def pg_url_for(data_dir):
+    """A URL for data_dir's own schema in FORMD_TEST_PG_URL's database, made if missing."""
+    name = "formd_e2e_" + hashlib.sha1(os.path.realpath(data_dir).encode()).hexdigest()[:16]
+    psql(PG_URL, f"CREATE SCHEMA IF NOT EXISTS {name}")
+    return PG_URL + ("&" if "?" in PG_URL else "?") + "options=-csearch_path%3D" + name
+
+
+def pg_env(data_dir):
+    """Environment that points formd at data_dir's database ({} on SQLite)."""
+    return {"FORMD_DB_URL": pg_url_for(data_dir)} if PG_URL else {}
 
 
 def free_port():
@@ -34,8 +68,30 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(data_dir, "server.log")
         self.extra_args = list(extra_args)
-        self.env = dict(os.environ, **(env or {}))
+        self.env = dict(os.environ, **pg_env(data_dir), **(env or {}))
+        self.db_url = self.env.get("FORMD_DB_URL", "")
         self.proc = None
+
+    def sql(self, query, params=()):
+        """Runs query (? placeholders) on the server's database, SQLite or PostgreSQL.
+
+        Returns the rows as tuples of strings ("" for NULL), as psql prints them."""
+        if self.db_url:
+            def literal(v):
+                if v is None:
+                    return "NULL"
+                if isinstance(v, (int, float)):
+                    return repr(v)
+                return "'" + str(v).replace("'", "''") + "'"
+            parts = query.split("?")
+            assert len(parts) == len(params) + 1, "one parameter per ?"
+            text = parts[0] + "".join(literal(v) + p for v, p in zip(params, parts[1:]))
+            out = psql(self.db_url, text)
+            return [tuple(line.split("|")) for line in out.splitlines() if line]
+        import sqlite3
+        with sqlite3.connect(os.path.join(self.data_dir, "formd.db"), timeout=30) as db:
+            return [tuple("" if v is None else str(v) for v in row)
+                    for row in db.execute(query, params).fetchall()]
 
     def start(self):
         os.makedirs(self.data_dir, exist_ok=True)
@@ -84,7 +140,7 @@ class Server:
 
     def cli(self, *args, input=None, check=True):
         r = subprocess.run([BIN, *args, "--data-dir", self.data_dir], input=input,
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, env=self.env)
         if check and r.returncode != 0:
             raise RuntimeError(f"formd {' '.join(args)} failed: {r.stderr}")
         return r

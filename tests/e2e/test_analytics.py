@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import ASAN, Client, Server, make_project, problem, publish
+from conftest import PG_URL, ASAN, Client, Server, make_project, problem, publish, sqlite_only
 
 V1 = {
     "type": "object",
@@ -499,6 +499,7 @@ def test_readyz_fails_while_analytics_lags():
 
 # ---- the command line ----
 
+@sqlite_only   # a snapshot copy walks SQLite's rowid: refused on PostgreSQL
 def test_cli_export_beside_a_running_server(world, tmp_path):
     w = world.world
     out = tmp_path / "out.csv"
@@ -522,6 +523,8 @@ def test_cli_export_beside_a_running_server(world, tmp_path):
     (["--form", "F", "--format", "csv", "--out", "/nonexistent-dir/x.csv"], "cannot write"),
 ])
 def test_cli_export_bad_arguments(world, args, needle):
+    if PG_URL and needle == "cannot write":
+        pytest.skip("beside a server, formd export needs a snapshot copy: SQLite only")
     args = [a.replace("F", world.world["form"]["id"]) if a == "F" else a for a in args]
     r = world.cli("export", *args, check=False)
     assert r.returncode == 1, r
@@ -547,15 +550,22 @@ def test_fresh_sync_stops_before_the_request_deadline():
             pid = make_project(admin)
             f = admin.post(f"/v1/projects/{pid}/forms", {"name": "F", "schema": V1}).json()
             publish(admin, f["id"])
-            db = sqlite3.connect(os.path.join(s.data_dir, "formd.db"), timeout=30)
-            with db:
-                db.execute(
-                    "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?) "
-                    "INSERT INTO submissions (id, form_id, form_version, data, status, created_at,"
-                    " updated_at) SELECT printf('01CATCHUP%017d', i), ?, 1,"
-                    " json_object('name', 'n' || i, 'age', i % 90), 'new', 1790000000000 + i,"
-                    " 1790000000000 + i FROM k", (n, f["id"]))
-            db.close()
+            if s.db_url:
+                s.sql("INSERT INTO submissions (id, form_id, form_version, data, status,"
+                      " created_at, updated_at) SELECT '01CATCHUP' || lpad(i::text, 17, '0'), ?,"
+                      " 1, json_build_object('name', 'n' || i, 'age', i % 90)::text, 'new',"
+                      " 1790000000000 + i, 1790000000000 + i FROM generate_series(1, ?) i",
+                      (f["id"], n))
+            else:
+                db = sqlite3.connect(os.path.join(s.data_dir, "formd.db"), timeout=30)
+                with db:
+                    db.execute(
+                        "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k"
+                        " WHERE i < ?) INSERT INTO submissions (id, form_id, form_version, data,"
+                        " status, created_at, updated_at) SELECT printf('01CATCHUP%017d', i), ?,"
+                        " 1, json_object('name', 'n' || i, 'age', i % 90), 'new',"
+                        " 1790000000000 + i, 1790000000000 + i FROM k", (n, f["id"]))
+                db.close()
             url = f"/v1/forms/{f['id']}/analytics?fresh=true"
             saw_503 = False
             for _ in range(200):

@@ -13,10 +13,12 @@ import tempfile
 import pytest
 import requests
 
-from conftest import ASAN, Client, Server, make_form, make_project, problem, publish
+from conftest import (ASAN, Client, Server, make_form, make_project, problem, publish,
+                      sqlite_only)
 
 FAILFS = os.environ.get("FORMD_FAILFS")
-pytestmark = pytest.mark.skipif(not FAILFS, reason="FORMD_FAILFS not set (make test sets it)")
+pytestmark = [pytest.mark.skipif(not FAILFS, reason="FORMD_FAILFS not set (make test sets it)"),
+              sqlite_only]   # the faults are injected into the SQLite file's system calls
 
 DATA = {"data": {"email": "a@b.org", "age": 30}}
 

@@ -10,7 +10,8 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, Client, Server, free_port, make_form, make_project, problem, publish
+from conftest import (BIN, Client, Server, free_port, make_form, make_project, problem, publish,
+                      sqlite_only)
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
@@ -399,6 +400,7 @@ def test_migrate_to_out_of_range_fails(tmpdir_):
     assert run("migrate", "status", "--data-dir", d).stdout == f"version {n} of {n}\n"
 
 
+@sqlite_only   # reads the SQLite file; tests/unit/db/test_postgres.c migrates PostgreSQL
 def test_migrate_down_on_a_served_data_dir(tmpdir_):
     d = os.path.join(tmpdir_, "data")
     s = Server(d).start()

@@ -7,7 +7,6 @@ attempt with a clear error, which makes every state reachable.
 """
 import os
 import random
-import sqlite3
 import time
 
 import pytest
@@ -25,10 +24,9 @@ def insert_task(server, kind="test.unknown", queue="default", state="available",
                 run_at=None, project_id=None):
     now = int(time.time() * 1000)
     tid = new_id()
-    with sqlite3.connect(os.path.join(server.data_dir, "formd.db"), timeout=30) as db:
-        db.execute("INSERT INTO tasks (id, kind, queue, state, run_at, project_id, created_at,"
-                   " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   (tid, kind, queue, state, run_at or now, project_id, now, now))
+    server.sql("INSERT INTO tasks (id, kind, queue, state, run_at, project_id, created_at,"
+               " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               (tid, kind, queue, state, run_at or now, project_id, now, now))
     return tid
 
 
@@ -131,11 +129,10 @@ def test_a_dead_workers_task_is_rescued_within_seconds(admin, project):
     # A worker claimed it (attempt 1) and died: its lease ran out a moment ago.
     now = int(time.time() * 1000)
     tid = new_id()
-    with sqlite3.connect(os.path.join(admin.server.data_dir, "formd.db"), timeout=30) as db:
-        db.execute("INSERT INTO tasks (id, kind, queue, state, run_at, attempt, lease_until,"
-                   " worker, project_id, created_at, updated_at) VALUES"
-                   " (?, 'test.unknown', 'default', 'running', ?, 1, ?, 'dead:1:x', ?, ?, ?)",
-                   (tid, now, now - 1, project, now, now))
+    admin.server.sql("INSERT INTO tasks (id, kind, queue, state, run_at, attempt, lease_until,"
+                     " worker, project_id, created_at, updated_at) VALUES"
+                     " (?, 'test.unknown', 'default', 'running', ?, 1, ?, 'dead:1:x', ?, ?, ?)",
+                     (tid, now, now - 1, project, now, now))
     task = wait_task(admin, tid, "discarded", seconds=10)
     assert task["attempts"] == 2          # the lost attempt counted, then one more
     text = admin.get("/metrics").text
@@ -143,8 +140,7 @@ def test_a_dead_workers_task_is_rescued_within_seconds(admin, project):
 
 
 def test_the_retention_task_is_scheduled(admin):
-    with sqlite3.connect(os.path.join(admin.server.data_dir, "formd.db"), timeout=30) as db:
-        rows = db.execute("SELECT name, cron, kind, queue FROM periodic_tasks").fetchall()
+    rows = admin.server.sql("SELECT name, cron, kind, queue FROM periodic_tasks")
     assert ("queue.retention", "*/5 * * * *", "queue.prune", "low") in rows
 
 
@@ -179,7 +175,7 @@ def test_formd_worker_runs_tasks_for_a_server_without_workers(tmp_path):
     data = str(tmp_path / "data")
     server = Server(data, ["--workers", "0"]).start()
     worker = subprocess.Popen([BIN, "worker", "--data-dir", data, "--workers", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=server.env)
     try:
         admin = Client(server, server.admin_key)
         pid = make_project(admin, "Workers")

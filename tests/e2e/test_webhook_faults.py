@@ -5,7 +5,6 @@ deduplicating by webhook-id counts each exactly once, and no task is left
 running or lost.
 """
 import os
-import sqlite3
 import tempfile
 import threading
 import time
@@ -83,11 +82,11 @@ def test_kill9_loses_no_webhook(tmp_path):
         # Every stored submission has its one task, and none is left unfinished.
         deadline = time.time() + 60
         while True:
-            with sqlite3.connect(os.path.join(data, "formd.db"), timeout=30) as db:
-                subs = db.execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
-                # formd's own periodic tasks (analytics.etl, ...) run beside them
-                tasks = dict(db.execute("SELECT state, COUNT(*) FROM tasks "
-                                        "WHERE kind = 'webhook.deliver' GROUP BY state"))
+            subs = int(server.sql("SELECT COUNT(*) FROM submissions")[0][0])
+            # formd's own periodic tasks (analytics.etl, ...) run beside them
+            tasks = {state: int(n) for state, n in
+                     server.sql("SELECT state, COUNT(*) FROM tasks "
+                                "WHERE kind = 'webhook.deliver' GROUP BY state")}
             if set(tasks) == {"completed"} or time.time() > deadline:
                 break
             time.sleep(0.2)

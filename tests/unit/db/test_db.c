@@ -1,4 +1,7 @@
-/* test_db.c - SQLite driver, migrations and the group-commit writer. */
+/*
+ * test_db.c - the driver, migrations and the group-commit writer, on SQLite,
+ * or on PostgreSQL with FORMD_TEST_PG_URL set (unit/db/db_target.h).
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +16,7 @@
 #include "db/migrate.h"
 #include "db/pool.h"
 #include "db/writer.h"
+#include "unit/db/db_target.h"
 
 
 static int count_rows(struct db *db, const char *sql)
@@ -31,7 +35,8 @@ static void placeholders_bind_by_number(void **state)
     struct db *db;
     struct db_stmt *st;
     struct fmd_err err = {0};
-    assert_int_equal(db_open("bind.db", 0, &db, &err), 0);
+    char t[256];
+    assert_int_equal(db_open(test_db_target("bind.db", t, sizeof(t)), 0, &db, &err), 0);
     assert_int_equal(db_exec(db, "CREATE TABLE t (a TEXT, b INTEGER UNIQUE)", &err), 0);
     /* $2 appears before $1: binding is by number, not by position. */
     assert_int_equal(db_prepare(db, "INSERT INTO t (b, a) VALUES ($2, $1)", &st, &err), 0);
@@ -58,7 +63,8 @@ static void migrations_go_both_ways(void **state)
     struct db *db;
     struct fmd_err err = {0};
     int v;
-    assert_int_equal(db_open("migrate.db", 0, &db, &err), 0);
+    char t[256];
+    assert_int_equal(db_open(test_db_target("migrate.db", t, sizeof(t)), 0, &db, &err), 0);
     assert_int_equal(migrate_up(db, -1, &err), 0);
     assert_int_equal(migrate_current(db, &v, &err), 0);
     assert_int_equal(v, db_migrations[db_migrations_count - 1].version);
@@ -67,8 +73,12 @@ static void migrations_go_both_ways(void **state)
     assert_int_equal(migrate_down(db, 0, &err), 0);
     assert_int_equal(migrate_current(db, &v, &err), 0);
     assert_int_equal(v, 0);
-    assert_int_equal(count_rows(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
-                                    "AND name != 'schema_migrations'"), 0);
+    assert_int_equal(count_rows(db, db_dialect(db) == DB_POSTGRES
+                                        ? "SELECT COUNT(*) FROM pg_tables WHERE "
+                                          "schemaname = 'public' AND "
+                                          "tablename != 'schema_migrations'"
+                                        : "SELECT COUNT(*) FROM sqlite_master WHERE "
+                                          "type = 'table' AND name != 'schema_migrations'"), 0);
     assert_int_equal(migrate_up(db, -1, &err), 0);
     db_close(db);
 }
@@ -105,10 +115,11 @@ static void writer_batches_and_isolates_failures(void **state)
     struct db *db;
     struct fmd_err err = {0};
     intptr_t i;
+    char t[256];
 
-    assert_int_equal(db_open("writer.db", 0, &db, &err), 0);
+    assert_int_equal(db_open(test_db_target("writer.db", t, sizeof(t)), 0, &db, &err), 0);
     assert_int_equal(db_exec(db, "CREATE TABLE t (n INTEGER PRIMARY KEY)", &err), 0);
-    assert_int_equal(db_writer_start("writer.db", 64, &w, &err), 0);
+    assert_int_equal(db_writer_start(t, 64, &w, &err), 0);
     db_writer_set_observer(w, observe);
     /* 500 jobs, every 10th a duplicate of the one before, which must fail alone. */
     for (i = 0; i < 500; i++)
@@ -129,13 +140,14 @@ static void pool_reuses_connections(void **state)
     struct db_pool *p;
     struct db *a, *b;
     struct fmd_err err = {0};
-    assert_int_equal(db_pool_new("pool.db", &p, &err), 0);
+    char t[256];
+    assert_int_equal(db_pool_new(test_db_target("pool.db", t, sizeof(t)), &p, &err), 0);
     assert_int_equal(db_pool_get(p, &a, &err), 0);
     db_pool_put(p, a);
     assert_int_equal(db_pool_get(p, &b, &err), 0);
     assert_ptr_equal(a, b);
     /* Pool connections only read. */
-    assert_int_not_equal(db_exec(b, "CREATE TABLE nope (x)", &err), 0);
+    assert_int_not_equal(db_exec(b, "CREATE TABLE nope (x INTEGER)", &err), 0);
     db_pool_put(p, b);
     db_pool_free(p);
 }

@@ -1,7 +1,8 @@
 /*
  * test_queue.c - the task queue on a real SQLite database with the real
  * writer and worker pool: states, retries, unique keys, priorities,
- * weights, leases, cancellation, pause, shutdown.
+ * weights, leases, cancellation, pause, shutdown. With FORMD_TEST_PG_URL
+ * set, the same tests run on PostgreSQL (unit/db/db_target.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,9 +22,10 @@
 #include "queue/periodic.h"
 #include "queue/queue.h"
 #include "queue/worker.h"
+#include "unit/db/db_target.h"
 
 struct fixture {
-    char target[64];
+    char target[256];
     struct db *db;            /* for direct reads and writes in the test */
     struct db_writer *w;
 };
@@ -33,7 +35,9 @@ static int setup(void **state)
     static int n;
     struct fixture *f = fmd_calloc(1, sizeof(*f));
     struct fmd_err err = {0};
-    snprintf(f->target, sizeof(f->target), "queue-%d.db", n++);
+    char file[32];
+    snprintf(file, sizeof(file), "queue-%d.db", n++);
+    test_db_target(file, f->target, sizeof(f->target));
     assert_int_equal(db_open(f->target, 0, &f->db, &err), 0);
     assert_int_equal(migrate_up(f->db, -1, &err), 0);
     assert_int_equal(db_writer_start(f->target, 256, &f->w, &err), 0);

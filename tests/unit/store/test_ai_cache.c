@@ -1,4 +1,4 @@
-/* test_ai_cache.c - keys, first result kept, and pruning by age. */
+/* test_ai_cache.c - keys, first result kept, and pruning by age (on PostgreSQL too). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,6 +12,7 @@
 #include "db/db.h"
 #include "db/migrate.h"
 #include "store/ai_cache.h"
+#include "unit/db/db_target.h"
 
 static void keys_results_and_pruning(void **state)
 {
@@ -20,9 +21,10 @@ static void keys_results_and_pruning(void **state)
     char k1[AI_CACHE_KEY_HEX], k2[AI_CACHE_KEY_HEX], k3[AI_CACHE_KEY_HEX];
     char *got = NULL;
     int pruned = -1;
+    char t[256];
 
     (void)state;
-    assert_int_equal(db_open("ai-cache.db", 0, &db, &err), 0);
+    assert_int_equal(db_open(test_db_target("ai-cache.db", t, sizeof(t)), 0, &db, &err), 0);
     assert_int_equal(migrate_up(db, -1, &err), 0);
     store_ai_cache_key("m", "v1", "extract", "{}", "text", k1);
     store_ai_cache_key("m", "v1", "extract", "{}", "text2", k2);
