@@ -630,9 +630,9 @@ int main(int argc, char **argv)
         gram.gen_tokens, "info, 1 run: the form's grammar, prefix not reused");
     printf("rows: medians of %d (\"best\": each side's fastest run, info); others: CPUs other "
            "processes kept busy during the runs (median)\n", reps);
-    printf("formd's text matched bare's in %d of %d repetitions (formd decodes prefix and "
-           "prompt in two batches, bare in one: the float results differ slightly, enough to "
-           "change a greedy pick among random weights' near-tied logits)\n", same, reps);
+    printf("formd's text matched bare's in %d of %d repetitions (both read the prompt in "
+           "one batch; a mismatch can only come from float differences among random "
+           "weights' near-tied logits)\n", same, reps);
     rc = 0;
 out:
     for (i = 0; rb && i < reps; i++)
