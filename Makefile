@@ -139,6 +139,7 @@ bench: build/formd
 	@bench/validate.sh
 	@bench/analytics.sh
 	@bench/ai.sh
+	@bench/scale.sh
 
 clean:
 	rm -rf build

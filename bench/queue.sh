@@ -50,7 +50,7 @@ bull_concurrency=${BENCH_BULL_CONCURRENCY:-100}
 bs_producers=${BENCH_BS_PRODUCERS:-4}
 bs_consumers=${BENCH_BS_CONSUMERS:-4}
 npm_dir=${FORMD_NPM_BULLMQ:-$HOME/.cache/formd/npm-bullmq}
-pkgs=(libmicrohttpd jansson sqlite3 libsodium libpcre2-8 libcurl)
+pkgs=(libmicrohttpd jansson sqlite3 libpq libsodium libpcre2-8 libcurl)
 
 tmp=$(mktemp -d)
 pids=()

@@ -351,6 +351,7 @@ static int start_tasks(struct app *app, struct tasks_env *tenv, int workers,
 {
     struct queue_pool_opts qo = {.writer = app->writer, .workers = workers,
                                  .lease_ms = app->cfg->task_lease * 1000, .app = app};
+    const char *db_url = app->cfg->db_url;
     int rc;
 
     memset(tenv, 0, sizeof(*tenv));
@@ -370,6 +371,9 @@ static int start_tasks(struct app *app, struct tasks_env *tenv, int workers,
     tenv->backup_keep = app->cfg->backup_keep;
     if ((rc = tasks_register_all(tenv, err)) || workers <= 0)
         return rc;
+    /* On PostgreSQL other processes' enqueues wake this pool, unless a pooler forbids LISTEN. */
+    if (db_url && db_target_is_postgres(db_url) && !app->cfg->queue_poll_only)
+        qo.listen_target = db_url;
     return queue_pool_start(&qo, &app->workers, err);
 }
 

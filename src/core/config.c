@@ -40,6 +40,7 @@ static const struct option_row options[] = {
     {"commit-batch", OPT_INT, OFF(commit_batch), 1, 100000, "1024", 0, "most writes in one group commit"},
     {"workers", OPT_INT, OFF(workers), 0, 256, "2", 0, "task worker threads (0: none)"},
     {"task-lease", OPT_INT, OFF(task_lease), 2, 3600, "15", 0, "seconds a running task's lease lasts between heartbeats"},
+    {"queue-poll-only", OPT_BOOL, OFF(queue_poll_only), 0, 1, "0", 0, "PostgreSQL: find new tasks by polling only, without LISTEN (behind a pooler in transaction mode)"},
     {"task-retention", OPT_INT, OFF(task_retention), 60, 31536000, "86400", 0, "seconds finished tasks are kept"},
     {"allow-private-targets", OPT_BOOL, OFF(allow_private_targets), 0, 1, "0", 0, "let webhooks and AI servers be loopback or private addresses"},
     {"metrics-public", OPT_BOOL, OFF(metrics_public), 0, 1, "1", 0, "serve /metrics without authentication"},

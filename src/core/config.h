@@ -32,6 +32,7 @@ struct config {
     long workers;            /* task worker threads (0: none in this process) */
     long task_lease;         /* seconds a claimed task is leased between heartbeats */
     long task_retention;     /* seconds finished tasks are kept */
+    long queue_poll_only;    /* 1: no LISTEN connection on PostgreSQL, polling only */
     long allow_private_targets;  /* 1: webhooks may reach loopback and private addresses */
     char *db_url;            /* empty: SQLite file in data_dir */
     char *analytics_memory;  /* DuckDB memory_limit */

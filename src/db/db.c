@@ -150,3 +150,27 @@ double db_time_seconds(void)
 {
     return (double)atomic_load(&step_ns) / 1e9;
 }
+
+int db_notify(struct db *db, const char *channel, const char *payload, struct fmd_err *err)
+{
+    return db->drv->notify ? db->drv->notify(db, channel, payload, err) : 0;
+}
+
+int db_listen(struct db *db, const char *channel, struct fmd_err *err)
+{
+    if (!db->drv->listen)
+        return fmd_errf(err, FMD_EINVAL, "the '%s' driver cannot listen", db->drv->name);
+    return db->drv->listen(db, channel, err);
+}
+
+int db_wait(struct db *db, int timeout_ms, struct fmd_err *err)
+{
+    if (!db->drv->wait)
+        return fmd_errf(err, FMD_EINVAL, "the '%s' driver cannot wait", db->drv->name);
+    return db->drv->wait(db, timeout_ms, err);
+}
+
+int db_can_listen(const struct db *db)
+{
+    return db->drv->listen && db->drv->wait;
+}

@@ -49,6 +49,15 @@ struct db_driver {
     int64_t (*changes)(struct db *db);
     /* Optional: 0 when a connection given back to a pool should be closed instead. */
     int (*usable)(struct db *db);
+    /*
+     * Optional, with a server to tell other processes (PostgreSQL): notify
+     * queues a notification on channel, sent when the transaction commits;
+     * listen subscribes this connection to channel; wait blocks up to
+     * timeout_ms for notifications: 1 some came (all are consumed), 0 none.
+     */
+    int (*notify)(struct db *db, const char *channel, const char *payload, struct fmd_err *err);
+    int (*listen)(struct db *db, const char *channel, struct fmd_err *err);
+    int (*wait)(struct db *db, int timeout_ms, struct fmd_err *err);
 };
 
 extern const struct db_driver db_sqlite_driver;
@@ -112,6 +121,22 @@ int db_usable(struct db *db);
 int db_begin(struct db *db, struct fmd_err *err);
 int db_commit(struct db *db, struct fmd_err *err);
 void db_rollback(struct db *db);
+
+/*
+ * Wake-ups across processes. db_notify announces something on channel ([a-z_]
+ * name), delivered to listeners when the current transaction commits and
+ * never if it rolls back; without the capability (SQLite: every process
+ * that runs tasks shares one writer, and wakes its own workers) it does
+ * nothing and returns 0. db_listen makes db a dedicated listening
+ * connection (FMD_EINVAL without the capability); db_wait then waits up to
+ * timeout_ms: 1 notified, 0 timed out, FMD_EUNAVAIL when the connection is
+ * lost (close it and listen on a new one: what was sent meanwhile is gone).
+ */
+int db_notify(struct db *db, const char *channel, const char *payload, struct fmd_err *err);
+int db_listen(struct db *db, const char *channel, struct fmd_err *err);
+int db_wait(struct db *db, int timeout_ms, struct fmd_err *err);
+/* 1 when db's driver can notify and listen. */
+int db_can_listen(const struct db *db);
 
 /* Seconds spent in db_step since start, summed over all connections. */
 double db_time_seconds(void);

@@ -298,6 +298,54 @@ static const char m8_up[] =
 
 static const char m8_down[] = "DROP TABLE ai_cache;";
 
+/*
+ * task_runs: the lease history, one row per claim of a task (queue/queue.h),
+ * once that run has ended. Triggers keep it, so every path that ends a run
+ * (complete, fail, release, reap, cancel, a hand-made UPDATE) records it
+ * without one more statement in the queue's code, and rows go with their
+ * task (queue_prune). outcome: completed, failed (to be retried), discarded,
+ * released (given back, the attempt undone), expired (the lease ran out: the
+ * worker stopped), cancelled; the reaper's error text tells an expiry from a
+ * failure.
+ *
+ * Here a run is written once, as it ends: started_at is the claim's time
+ * (tasks.updated_at, which only the claim and the end of a run move),
+ * ended_at the clock at the end; the run under way is the task row itself
+ * (queue_task_json shows both). One INSERT per run keeps the hot path of the
+ * single writer cheap; every process on a SQLite file shares one clock.
+ * PostgreSQL's m9 writes the row at the claim and closes it at the end, with
+ * the database's clock, so that runs on different machines compare.
+ */
+static const char m9_up[] =
+    "CREATE TABLE task_runs ("
+    "  task_id TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  worker TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  ended_at INTEGER,"
+    "  outcome TEXT);"
+    "CREATE INDEX task_runs_task ON task_runs(task_id, started_at);"
+    "CREATE TRIGGER task_runs_end AFTER UPDATE OF state ON tasks"
+    "  WHEN OLD.state = 'running' AND NEW.state <> 'running' BEGIN"
+    "  INSERT INTO task_runs (task_id, attempt, worker, started_at, ended_at, outcome)"
+    "  VALUES (OLD.id, OLD.attempt, COALESCE(OLD.worker, ''), OLD.updated_at,"
+    "    CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),"
+    "    CASE"
+    "      WHEN NEW.state IN ('retryable','discarded') AND NEW.error LIKE 'lease expired%'"
+    "        THEN 'expired'"
+    "      WHEN NEW.state = 'retryable' THEN 'failed'"
+    "      WHEN NEW.state = 'available' THEN 'released'"
+    "      ELSE NEW.state END);"
+    "  END;"
+    "CREATE TRIGGER task_runs_delete AFTER DELETE ON tasks BEGIN"
+    "  DELETE FROM task_runs WHERE task_id = OLD.id;"
+    "  END;";
+
+static const char m9_down[] =
+    "DROP TRIGGER task_runs_delete;"
+    "DROP TRIGGER task_runs_end;"
+    "DROP TABLE task_runs;";
+
 const struct migration db_migrations[] = {
     {1, "initial schema: projects, users, keys, sessions, forms, submissions", m1_up, m1_down},
     {2, "health_checks: the row /readyz writes", m2_up, m2_down},
@@ -307,6 +355,7 @@ const struct migration db_migrations[] = {
     {6, "submission_changes: the change log the analytics ETL reads", m6_up, m6_down},
     {7, "exports of submissions and their files", m7_up, m7_down},
     {8, "ai_cache: results of AI completions", m8_up, m8_down},
+    {9, "task_runs: the lease history of tasks", m9_up, m9_down},
 };
 
 const int db_migrations_count = sizeof(db_migrations) / sizeof(db_migrations[0]);

@@ -262,6 +262,49 @@ static const char m8_up[] =
 
 static const char m8_down[] = "DROP TABLE ai_cache;";
 
+/*
+ * migrations.c's m9, but a run's row is written as it is claimed and closed
+ * as it ends, both with the database's clock: one clock for every node, so
+ * runs of one task on different machines can be compared (the claim of the
+ * next run reads the row the end of the last one committed, so it is
+ * later). The triggers are one function.
+ */
+static const char m9_up[] =
+    "CREATE TABLE task_runs ("
+    "  task_id TEXT NOT NULL,"
+    "  attempt BIGINT NOT NULL,"
+    "  worker TEXT NOT NULL,"
+    "  started_at BIGINT NOT NULL,"
+    "  ended_at BIGINT,"
+    "  outcome TEXT);"
+    "CREATE INDEX task_runs_task ON task_runs(task_id, started_at);"
+    "CREATE FUNCTION task_runs_log() RETURNS trigger LANGUAGE plpgsql AS $f$"
+    " DECLARE now_ms BIGINT := (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT;"
+    " BEGIN"
+    "  IF TG_OP = 'DELETE' THEN"
+    "    DELETE FROM task_runs WHERE task_id = OLD.id;"
+    "  ELSIF NEW.state = 'running' AND OLD.state <> 'running' THEN"
+    "    INSERT INTO task_runs (task_id, attempt, worker, started_at)"
+    "      VALUES (NEW.id, NEW.attempt, COALESCE(NEW.worker, ''), now_ms);"
+    "  ELSIF OLD.state = 'running' AND NEW.state <> 'running' THEN"
+    "    UPDATE task_runs SET ended_at = now_ms, outcome = CASE"
+    "        WHEN NEW.state IN ('retryable','discarded') AND NEW.error LIKE 'lease expired%'"
+    "          THEN 'expired'"
+    "        WHEN NEW.state = 'retryable' THEN 'failed'"
+    "        WHEN NEW.state = 'available' THEN 'released'"
+    "        ELSE NEW.state END"
+    "      WHERE task_id = NEW.id AND ended_at IS NULL;"
+    "  END IF;"
+    "  RETURN NULL;"
+    " END $f$;"
+    "CREATE TRIGGER task_runs_log AFTER UPDATE OF state OR DELETE ON tasks"
+    "  FOR EACH ROW EXECUTE FUNCTION task_runs_log();";
+
+static const char m9_down[] =
+    "DROP TRIGGER task_runs_log ON tasks;"
+    "DROP FUNCTION task_runs_log();"
+    "DROP TABLE task_runs;";
+
 const struct migration db_migrations_pg[] = {
     {1, "initial schema: projects, users, keys, sessions, forms, submissions", m1_up, m1_down},
     {2, "health_checks: the row /readyz writes", m2_up, m2_down},
@@ -271,6 +314,7 @@ const struct migration db_migrations_pg[] = {
     {6, "submission_changes: the change log the analytics ETL reads", m6_up, m6_down},
     {7, "exports of submissions and their files", m7_up, m7_down},
     {8, "ai_cache: results of AI completions", m8_up, m8_down},
+    {9, "task_runs: the lease history of tasks", m9_up, m9_down},
 };
 
 const int db_migrations_pg_count = sizeof(db_migrations_pg) / sizeof(db_migrations_pg[0]);

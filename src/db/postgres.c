@@ -30,7 +30,9 @@
  * Read-only connections (DB_READONLY, the pool's) set
  * default_transaction_read_only, as SQLite's set query_only.
  */
+#include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -478,6 +480,71 @@ static int pg_usable(struct db *db)
     return PQtransactionStatus(d->conn) == PQTRANS_IDLE;
 }
 
+/* ---- notifications: NOTIFY on commit, a LISTEN connection that waits ---- */
+
+static int pg_notify(struct db *db, const char *channel, const char *payload,
+                     struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = pg_prepare(db, "SELECT pg_notify($1, $2)", &st, err);
+    if (rc)
+        return rc;
+    pg_bind_text(st, 1, channel, strlen(channel));
+    pg_bind_text(st, 2, payload ? payload : "", payload ? strlen(payload) : 0);
+    rc = pg_step(st, err);
+    pg_done(st);
+    return rc < 0 ? rc : 0;
+}
+
+static int pg_listen(struct db *db, const char *channel, struct fmd_err *err)
+{
+    char sql[96];
+    size_t i, n = strlen(channel);
+
+    if (!n || n > 63)
+        return fmd_errf(err, FMD_EINVAL, "bad channel name '%s'", channel);
+    for (i = 0; i < n; i++)
+        if (!((channel[i] >= 'a' && channel[i] <= 'z') || channel[i] == '_'))
+            return fmd_errf(err, FMD_EINVAL, "bad channel name '%s'", channel);
+    snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+    return pg_exec(db, sql, err);
+}
+
+/* Consumes every notification that has arrived; 1 if there was one. */
+static int drain(PGconn *c)
+{
+    PGnotify *n;
+    int got = 0;
+    while ((n = PQnotifies(c))) {
+        got = 1;
+        PQfreemem(n);
+    }
+    return got;
+}
+
+static int pg_wait(struct db *db, int timeout_ms, struct fmd_err *err)
+{
+    struct pg_db *d = (struct pg_db *)db;
+    struct pollfd pfd;
+    int r;
+
+    if (PQstatus(d->conn) != CONNECTION_OK || PQsocket(d->conn) < 0)
+        return map_err(d, NULL, err, "waiting for notifications");
+    if (drain(d->conn))
+        return 1;
+    pfd.fd = PQsocket(d->conn);
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    r = poll(&pfd, 1, timeout_ms);
+    if (r < 0)
+        return errno == EINTR ? 0 : fmd_errf(err, FMD_EIO, "poll: %s", strerror(errno));
+    if (r == 0)
+        return 0;
+    if (!PQconsumeInput(d->conn))
+        return map_err(d, NULL, err, "waiting for notifications");
+    return drain(d->conn);
+}
+
 const struct db_driver db_postgres_driver = {
     .version = 1,
     .name = "postgres",
@@ -498,4 +565,7 @@ const struct db_driver db_postgres_driver = {
     .col_null = pg_col_null,
     .changes = pg_changes,
     .usable = pg_usable,
+    .notify = pg_notify,
+    .listen = pg_listen,
+    .wait = pg_wait,
 };

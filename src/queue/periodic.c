@@ -75,8 +75,21 @@ struct due {
     int64_t at;
 };
 
-/* Enqueues one due definition and moves its next time past now. */
-static int fire(struct db *db, struct due *d, int64_t now, struct fmd_err *err)
+/*
+ * Enqueues one due definition and moves its next time past now; *fired is
+ * 0 when another scheduler took this tick first.
+ *
+ * Every process runs the scheduler, so the tick is claimed before anything
+ * is enqueued: a conditional UPDATE of next_run_at from the value read
+ * (a compare-and-set on the row). On PostgreSQL a second scheduler's UPDATE
+ * waits for the first one's row lock, re-reads the row once that commits
+ * (READ COMMITTED), finds next_run_at moved and changes nothing; on SQLite
+ * the writers are serialised anyway. Only the process whose UPDATE changed
+ * the row enqueues, in the same transaction, so a tick fires once however
+ * many processes look at it, with no leader to elect or lose. The unique
+ * key (name + tick) stays as a second guard.
+ */
+static int fire(struct db *db, struct due *d, int64_t now, int *fired, struct fmd_err *err)
 {
     struct queue_new t = {.kind = d->kind, .queue = d->queue, .payload = d->payload};
     char key[200], id[ID_LEN + 1];
@@ -84,23 +97,35 @@ static int fire(struct db *db, struct due *d, int64_t now, struct fmd_err *err)
     int64_t next;
     int existing, rc;
 
-    /* The tick is part of the key: a second scheduler's enqueue is a no-op. */
-    snprintf(key, sizeof(key), "periodic:%.128s:%lld", d->name, (long long)d->at);
-    t.unique_key = key;
-    if ((rc = queue_enqueue(db, &t, id, &existing, err)))
-        return rc;
+    *fired = 0;
     if (next_time(d->cron, now, &next, err))
         next = now + 3650LL * 86400 * 1000;   /* a stored expression gone bad: park it */
     if ((rc = db_prepare(db,
-                         "UPDATE periodic_tasks SET next_run_at = $2, last_run_at = $3, "
-                         "last_task_id = $4 WHERE name = $1",
+                         "UPDATE periodic_tasks SET next_run_at = $2, last_run_at = $3 "
+                         "WHERE name = $1 AND next_run_at = $4",
                          &st, err)))
         return rc;
     db_bind_text(st, 1, d->name);
     db_bind_int(st, 2, next);
     db_bind_int(st, 3, now);
-    db_bind_text(st, 4, id);
-    return rows_exec(st, err);
+    db_bind_int(st, 4, d->at);
+    if ((rc = rows_exec(st, err)))
+        return rc;
+    if (db_changes(db) != 1)
+        return 0;                             /* another scheduler took the tick */
+    snprintf(key, sizeof(key), "periodic:%.128s:%lld", d->name, (long long)d->at);
+    t.unique_key = key;
+    if ((rc = queue_enqueue(db, &t, id, &existing, err)))
+        return rc;
+    if ((rc = db_prepare(db, "UPDATE periodic_tasks SET last_task_id = $2 WHERE name = $1",
+                         &st, err)))
+        return rc;
+    db_bind_text(st, 1, d->name);
+    db_bind_text(st, 2, id);
+    if ((rc = rows_exec(st, err)))
+        return rc;
+    *fired = !existing;
+    return 0;
 }
 
 int queue_periodic_run(struct db *db, int64_t now, int *enqueued, struct fmd_err *err)
@@ -131,9 +156,11 @@ int queue_periodic_run(struct db *db, int64_t now, int *enqueued, struct fmd_err
         n++;
     }
     db_done(st);
-    for (i = 0; i < n && rc >= 0; i++)
-        if (!(rc = fire(db, &due[i], now, err)))
-            (*enqueued)++;
+    for (i = 0; i < n && rc >= 0; i++) {
+        int fired = 0;
+        if (!(rc = fire(db, &due[i], now, &fired, err)))
+            *enqueued += fired;
+    }
     for (i = 0; i < n; i++)
         fmd_free(due[i].payload);
     return rc < 0 ? rc : 0;

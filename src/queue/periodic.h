@@ -4,10 +4,12 @@
  * A definition (name, 5-field cron expression, task kind, queue, payload)
  * lives in periodic_tasks. queue_periodic_run, called by every worker
  * pool's upkeep inside a write transaction, enqueues each definition whose
- * time has come and moves its next time on in the same transaction. Two
- * pools racing for a tick serialise on the write; the second finds the
- * tick taken. Missed ticks (the server was down) are not replayed: one run
- * catches up, then the schedule continues from now.
+ * time has come and moves its next time on in the same transaction. Any
+ * number of pools, in any number of processes on one database, may race
+ * for a tick: each claims it with a compare-and-set on next_run_at, so
+ * exactly one enqueues it and the others find it taken. Missed ticks (the
+ * server was down) are not replayed: one run catches up, then the schedule
+ * continues from now.
  */
 #ifndef FMD_QUEUE_PERIODIC_H
 #define FMD_QUEUE_PERIODIC_H

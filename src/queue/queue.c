@@ -104,6 +104,8 @@ int queue_enqueue(struct db *db, const struct queue_new *t, char id[ID_LEN + 1],
     db_bind_int(st, 12, now);
     if ((rc = rows_exec(st, err)))
         return rc;
+    if (t->run_at <= now && (rc = db_notify(db, QUEUE_CHANNEL, queue, err)))
+        return rc;
     {
         const char *labels[] = {queue, t->kind, NULL};
         pthread_once(&metrics_once, register_metrics);
@@ -297,12 +299,15 @@ int queue_release(struct db *db, const char *id, const char *worker, struct fmd_
         return rc;
     db_bind_text(st, 1, id);
     db_bind_text(st, 2, worker);
-    return rows_exec(st, err);
+    if ((rc = rows_exec(st, err)) || !db_changes(db))
+        return rc;
+    return db_notify(db, QUEUE_CHANNEL, "", err);
 }
 
 int queue_reap(struct db *db, int64_t now, int *rescued, struct fmd_err *err)
 {
     struct db_stmt *st;
+    /* task_runs' trigger (db/migrations.c, m9) knows an expiry by this error text. */
     int rc = db_prepare(db,
                         "UPDATE tasks SET state = CASE WHEN attempt >= max_attempts "
                         "THEN 'discarded' ELSE 'retryable' END, "
@@ -319,7 +324,7 @@ int queue_reap(struct db *db, int64_t now, int *rescued, struct fmd_err *err)
     if ((rc = rows_exec(st, err)))
         return rc;
     *rescued = (int)db_changes(db);
-    return 0;
+    return *rescued ? db_notify(db, QUEUE_CHANNEL, "", err) : 0;
 }
 
 int queue_prune(struct db *db, int64_t before, int *pruned, struct fmd_err *err)
@@ -457,6 +462,44 @@ static json_t *task_row(struct db_stmt *st)
                      rows_time_or_null(st, 13));
 }
 
+/* The task's lease history (task_runs), oldest first, as "runs". */
+static int add_runs(struct db *db, const char *id, json_t *task, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    json_t *runs = json_array();
+    /* On SQLite the run under way is not in task_runs yet: it is the task row (m9). */
+    int rc = db_prepare(db,
+                        db_dialect(db) == DB_POSTGRES
+                            ? "SELECT attempt, worker, started_at, ended_at, outcome "
+                              "FROM task_runs WHERE task_id = $1 ORDER BY started_at, attempt"
+                            : "SELECT attempt, worker, started_at, ended_at, outcome "
+                              "FROM task_runs WHERE task_id = $1 UNION ALL "
+                              "SELECT attempt, COALESCE(worker, ''), updated_at, NULL, NULL "
+                              "FROM tasks WHERE id = $1 AND state = 'running' "
+                              "ORDER BY 3, 1",
+                        &st, err);
+    if (rc)
+        goto out;
+    db_bind_text(st, 1, id);
+    while ((rc = db_step(st, err)) == 1) {
+        json_t *r = json_pack("{s:I, s:s, s:o, s:o, s:o}", "attempt",
+                              (json_int_t)db_col_int(st, 0), "worker", db_col_text(st, 1),
+                              "started_at", rows_time(db_col_int(st, 2)), "ended_at",
+                              rows_time_or_null(st, 3), "outcome", rows_str_or_null(st, 4));
+        if (json_array_append_new(runs, r)) {
+            rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    db_done(st);
+    if (rc < 0)
+        goto out;
+    rc = json_object_set(task, "runs", runs) ? fmd_errf(err, FMD_ENOMEM, "out of memory") : 0;
+out:
+    json_decref(runs);
+    return rc;
+}
+
 int queue_task_json(struct db *db, const char *id, json_t **out, char project_id[ID_LEN + 1],
                     struct fmd_err *err)
 {
@@ -473,6 +516,10 @@ int queue_task_json(struct db *db, const char *id, json_t **out, char project_id
         rc = fmd_errf(err, FMD_ENOTFOUND, "no such task");
     }
     db_done(st);
+    if (!rc && (rc = add_runs(db, id, *out, err))) {
+        json_decref(*out);
+        *out = NULL;
+    }
     return rc;
 }
 

@@ -26,6 +26,12 @@
 #define QUEUE_KIND_MAX 64
 #define QUEUE_NAME_MAX 32
 #define QUEUE_DEFAULT_ATTEMPTS 20
+/*
+ * The channel on which committed runnable work is announced (db_notify,
+ * payload: the queue's name) to pools in other processes: by an enqueue of
+ * a task runnable now, a release and a rescue of expired leases.
+ */
+#define QUEUE_CHANNEL "formd_tasks"
 
 struct queue_new {
     const char *kind;          /* required: which handler runs it */
@@ -112,7 +118,12 @@ int queue_is_cancelled(struct db *db, const char *id, int *cancelled, struct fmd
 /* Pauses or resumes a queue; FMD_ENOTFOUND for an unknown one. */
 int queue_set_paused(struct db *db, const char *name, int paused, struct fmd_err *err);
 
-/* {id, kind, queue, state, priority, attempts, max_attempts, progress, result, error, ...} */
+/*
+ * {id, kind, queue, state, priority, attempts, max_attempts, progress, result, error, ...,
+ *  runs: [{attempt, worker, started_at, ended_at, outcome}]} (runs: the lease history,
+ * kept by the database for every claim: outcome completed, failed, discarded, released,
+ * expired, cancelled, or null while it runs).
+ */
 int queue_task_json(struct db *db, const char *id, json_t **out, char project_id[ID_LEN + 1],
                     struct fmd_err *err);
 struct queue_filter {

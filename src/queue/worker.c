@@ -21,6 +21,10 @@
 #define MAX_QUEUES 16
 #define SCHEDULE_MAX 256
 #define IDLE_WAIT_MS 100
+/* With a LISTEN connection up, polling is only the fallback (scheduled tasks, retries). */
+#define LISTEN_IDLE_WAIT_MS 500
+#define LISTEN_WAIT_MS 200          /* how long one wait for notifications may block */
+#define LISTEN_RETRY_MS 1000        /* pause before reconnecting a lost listener */
 
 struct kind_entry {
     char kind[QUEUE_KIND_MAX + 1];
@@ -40,6 +44,9 @@ struct queue_pool {
     struct queue_pool_opts o;
     char worker_id[96];
     pthread_t dispatcher;
+    pthread_t listener;
+    int has_listener;
+    atomic_int listening;       /* the LISTEN connection is up */
     pthread_t *threads;
     pthread_mutex_t lock;
     pthread_cond_t work;        /* workers wait for ready tasks */
@@ -506,6 +513,51 @@ static void upkeep(struct queue_pool *p, int64_t now, int reap)
     }
 }
 
+/* ---- listener: wake-ups from other processes ---- */
+
+static void *listener_main(void *arg)
+{
+    struct queue_pool *p = arg;
+    struct db *db = NULL;
+    int warned = 0;
+
+    while (!atomic_load(&p->stopping)) {
+        struct fmd_err err = {0};
+        int rc;
+
+        if (!db) {
+            if ((rc = db_open(p->o.listen_target, 0, &db, &err)) ||
+                (rc = db_listen(db, QUEUE_CHANNEL, &err))) {
+                if (!warned++)
+                    log_warn("cannot listen for new tasks (polling meanwhile): %s", err.msg);
+                db_close(db);
+                db = NULL;
+                for (rc = 0; rc < LISTEN_RETRY_MS / 100 && !atomic_load(&p->stopping); rc++)
+                    usleep(100 * 1000);
+                continue;
+            }
+            if (warned)
+                log_info("listening for new tasks again");
+            warned = 0;
+            atomic_store(&p->listening, 1);
+            queue_pool_wake(p);     /* what was announced while down */
+        }
+        rc = db_wait(db, LISTEN_WAIT_MS, &err);
+        if (rc > 0) {
+            queue_pool_wake(p);
+        } else if (rc < 0) {
+            atomic_store(&p->listening, 0);
+            log_warn("lost the connection listening for new tasks: %s", err.msg);
+            warned = 1;
+            db_close(db);
+            db = NULL;
+        }
+    }
+    atomic_store(&p->listening, 0);
+    db_close(db);
+    return NULL;
+}
+
 static void *dispatcher_main(void *arg)
 {
     struct queue_pool *p = arg;
@@ -538,11 +590,10 @@ static void *dispatcher_main(void *arg)
         if (!p->woken && !atomic_load(&p->stopping) && (free_slots <= 0 || got < want)) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += IDLE_WAIT_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            ts.tv_nsec += (atomic_load(&p->listening) ? LISTEN_IDLE_WAIT_MS : IDLE_WAIT_MS) *
+                          1000000L;
+            ts.tv_sec += ts.tv_nsec / 1000000000L;
+            ts.tv_nsec %= 1000000000L;
             pthread_cond_timedwait(&p->wake, &p->lock, &ts);
         }
         pthread_mutex_unlock(&p->lock);
@@ -625,6 +676,8 @@ int queue_pool_start(const struct queue_pool_opts *o, struct queue_pool **out,
     for (i = 0; i < o->workers; i++)
         pthread_create(&p->threads[i], NULL, worker_main, p);
     pthread_create(&p->dispatcher, NULL, dispatcher_main, p);
+    if (p->o.listen_target && *p->o.listen_target)
+        p->has_listener = !pthread_create(&p->listener, NULL, listener_main, p);
     *out = p;
     return 0;
 }
@@ -670,6 +723,8 @@ void queue_pool_stop(struct queue_pool *p, int64_t deadline_ms)
     atomic_store(&p->stopping, 1);
     queue_pool_wake(p);
     pthread_join(p->dispatcher, NULL);
+    if (p->has_listener)
+        pthread_join(p->listener, NULL);
     release_all(p, 0);
     pthread_mutex_lock(&p->lock);
     pthread_cond_broadcast(&p->work);

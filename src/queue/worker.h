@@ -10,7 +10,9 @@
  * again (at-least-once), never that an outcome is claimed that is not on
  * disk. The same thread renews the leases of this pool's running tasks
  * (heartbeat), turns expired leases of dead workers into retries (reaper)
- * and enqueues periodic tasks that are due (queue/periodic.h).
+ * and enqueues periodic tasks that are due (queue/periodic.h). With
+ * listen_target a second thread holds a LISTEN connection and wakes the
+ * dispatcher when another process commits work.
  */
 #ifndef FMD_QUEUE_WORKER_H
 #define FMD_QUEUE_WORKER_H
@@ -53,6 +55,14 @@ struct queue_pool_opts {
     int64_t heartbeat_ms;              /* default lease_ms / 3 */
     int64_t reap_ms;                   /* how often dead workers' tasks and due periodic
                                           tasks are looked for: 1000 */
+    /*
+     * A database that announces new work to other processes (PostgreSQL):
+     * the pool keeps one connection to it listening on QUEUE_CHANNEL and
+     * claims as soon as work is announced, polling only as a fallback. NULL
+     * (SQLite, or behind a pooler in transaction mode, where LISTEN does
+     * not work): poll every 100 ms, and queue_pool_wake for this process.
+     */
+    const char *listen_target;
     const struct queue_weight *weights;   /* NULL: critical 8, high 4, default 2, low 1 */
     int nweights;
     void *app;

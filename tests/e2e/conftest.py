@@ -68,7 +68,9 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(data_dir, "server.log")
         self.extra_args = list(extra_args)
-        self.env = dict(os.environ, **pg_env(data_dir), **(env or {}))
+        env = env or {}
+        # A FORMD_DB_URL of the caller's (another node's database) wins over the directory's.
+        self.env = dict(os.environ, **({} if "FORMD_DB_URL" in env else pg_env(data_dir)), **env)
         self.db_url = self.env.get("FORMD_DB_URL", "")
         self.proc = None
 
@@ -252,3 +254,42 @@ def publish(client, fid):
     r = client.post(f"/v1/forms/{fid}/publish")
     assert r.status_code == 200, r.text
     return r.json()["version"]
+
+
+# ---- shared by the AI tests ----
+
+def make_model(preset, directory):
+    """A random-weight GGUF of preset (tiny, 1b, 7b) in directory: its path."""
+    path = os.path.join(directory, f"{preset}.gguf")
+    r = subprocess.run([BIN, "ai", "mkmodel", "--preset", preset, "--out", path],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """The tiny preset, made once for the whole run."""
+    with tempfile.TemporaryDirectory(prefix="formd-model-tiny-") as d:
+        yield make_model("tiny", d)
+
+
+def wait_task(client, tid, timeout=120 if ASAN else 60):
+    """The task once it has finished (completed, discarded or cancelled)."""
+    deadline = time.time() + timeout
+    t = None
+    while time.time() < deadline:
+        t = client.get(f"/v1/tasks/{tid}").json()
+        if t["state"] in ("completed", "discarded", "cancelled"):
+            return t
+        time.sleep(0.1)
+    raise AssertionError(f"task {tid} did not finish: {t}")
+
+
+def stop_clean(server):
+    """Stops server and checks it exited well (and, under ASan, cleanly)."""
+    rc = server.stop()
+    log = server.read_log()
+    assert rc == 0, log
+    if ASAN:
+        assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log

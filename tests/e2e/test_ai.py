@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from conftest import ASAN, BIN, Client, Server, make_project, problem, publish
+from conftest import (ASAN, BIN, Client, Server, make_project, problem, publish, stop_clean,
+                      wait_task)
 
 FIELDS = [
     {"name": "email", "type": "email", "required": True},
@@ -23,16 +24,6 @@ FIELDS = [
 ]
 TEXT = ("Hello, this is Ada Lovelace. You can reach me at ada@example.org, "
         "age: 36. Please contact me by phone.")
-
-
-def wait_task(client, tid, timeout=120 if ASAN else 60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        t = client.get(f"/v1/tasks/{tid}").json()
-        if t["state"] in ("completed", "discarded", "cancelled"):
-            return t
-        time.sleep(0.1)
-    raise AssertionError(f"task {tid} did not finish: {t}")
 
 
 def setup_form(s):
@@ -62,35 +53,17 @@ def plain():
         s = Server(os.path.join(d, "data")).start()
         s.admin, s.pid, s.form = setup_form(s)
         yield s
-        rc = s.stop()
-        log = s.read_log()
-        assert rc == 0, log
-        if ASAN:
-            assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log
+        stop_clean(s)
 
 
 @pytest.fixture(scope="module")
-def model_file():
-    with tempfile.TemporaryDirectory(prefix="formd-model-") as d:
-        path = os.path.join(d, "tiny.gguf")
-        r = subprocess.run([BIN, "ai", "mkmodel", "--preset", "tiny", "--out", path],
-                           capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-        yield path
-
-
-@pytest.fixture(scope="module")
-def modelled(model_file):
+def modelled(tiny_model):
     """A server with the tiny model in process."""
     with tempfile.TemporaryDirectory(prefix="formd-ai-model-") as d:
-        s = Server(os.path.join(d, "data"), ["--ai-model", model_file, "--ai-threads", "1"]).start()
+        s = Server(os.path.join(d, "data"), ["--ai-model", tiny_model, "--ai-threads", "1"]).start()
         s.admin, s.pid, s.form = setup_form(s)
         yield s
-        rc = s.stop()
-        log = s.read_log()
-        assert rc == 0, log
-        if ASAN:
-            assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log
+        stop_clean(s)
 
 
 def test_fallback_extracts_by_field_formats(plain):

@@ -9,13 +9,12 @@ came from.
 """
 import json
 import os
-import subprocess
 import tempfile
 import threading
 
 import pytest
 
-from conftest import ASAN, BIN, Client, Server, make_project, problem, publish
+from conftest import Client, Server, make_project, problem, publish, stop_clean, wait_task
 
 SCHEMA = {"type": "object", "additionalProperties": False, "required": ["age", "contact"],
           "properties": {"age": {"type": "integer", "minimum": 0, "maximum": 120},
@@ -29,32 +28,14 @@ def chat(client, body, status=200):
     return r.json()
 
 
-def check_clean_stop(s):
-    rc = s.stop()
-    log = s.read_log()
-    assert rc == 0, log
-    if ASAN:
-        assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log
-
-
 @pytest.fixture(scope="module")
-def model_file():
-    with tempfile.TemporaryDirectory(prefix="formd-chat-model-") as d:
-        path = os.path.join(d, "tiny.gguf")
-        r = subprocess.run([BIN, "ai", "mkmodel", "--preset", "tiny", "--out", path],
-                           capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-        yield path
-
-
-@pytest.fixture(scope="module")
-def host(model_file):
+def host(tiny_model):
     """The formd that has the model."""
     with tempfile.TemporaryDirectory(prefix="formd-chat-") as d:
-        s = Server(os.path.join(d, "data"), ["--ai-model", model_file, "--ai-threads", "1"]).start()
+        s = Server(os.path.join(d, "data"), ["--ai-model", tiny_model, "--ai-threads", "1"]).start()
         s.admin = Client(s, s.admin_key)
         yield s
-        check_clean_stop(s)
+        stop_clean(s)
 
 
 def test_a_completion_in_openai_format(host):
@@ -197,7 +178,7 @@ def test_without_a_model():
             problem(r, 503, "no_model")
             assert admin.get("/v1/ai/models").json() == {"object": "list", "data": []}
         finally:
-            check_clean_stop(s)
+            stop_clean(s)
 
 
 def test_concurrent_completions_all_answer(host):
@@ -248,18 +229,7 @@ def client_formd(host):
         s.form = r.json()
         publish(s.admin, s.form["id"])
         yield s
-        check_clean_stop(s)
-
-
-def wait_task(client, tid):
-    import time
-    deadline = time.time() + (120 if ASAN else 60)
-    while time.time() < deadline:
-        t = client.get(f"/v1/tasks/{tid}").json()
-        if t["state"] in ("completed", "discarded", "cancelled"):
-            return t
-        time.sleep(0.1)
-    raise AssertionError(f"task {tid} did not finish")
+        stop_clean(s)
 
 
 def test_openai_provider_through_formds_endpoint(host, client_formd):
@@ -288,7 +258,7 @@ def test_openai_provider_through_formds_endpoint(host, client_formd):
     assert 'formd_ai_inference_seconds_count{provider="llama",task="chat"}' in hm
 
 
-def test_openai_provider_reports_the_servers_refusal(host, model_file):
+def test_openai_provider_reports_the_servers_refusal(host):
     """A key the serving formd does not know: the task falls back and says why."""
     with tempfile.TemporaryDirectory(prefix="formd-chat-badkey-") as d:
         key_file = os.path.join(d, "key")
@@ -306,4 +276,4 @@ def test_openai_provider_reports_the_servers_refusal(host, model_file):
             assert t["result"]["source"] == "fallback"
             assert "401" in t["result"]["fallback_reason"], t["result"]
         finally:
-            check_clean_stop(s)
+            stop_clean(s)

@@ -9,24 +9,19 @@ tokens of an extraction's prompt take seconds, far beyond the 100 ms minimum
 of --ai-timeout.
 """
 import os
-import subprocess
 import tempfile
 import time
 
 import pytest
 
-from conftest import ASAN, BIN, Client, Server
-from test_ai import TEXT, extract, generate, setup_form, wait_task
+from conftest import ASAN, Client, Server, make_model, stop_clean, wait_task
+from test_ai import TEXT, extract, generate, setup_form
 
 
 @pytest.fixture(scope="module")
 def big_model():
     with tempfile.TemporaryDirectory(prefix="formd-model-1b-") as d:
-        path = os.path.join(d, "1b.gguf")
-        r = subprocess.run([BIN, "ai", "mkmodel", "--preset", "1b", "--out", path],
-                           capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-        yield path
+        yield make_model("1b", d)
 
 
 def serve(d, args):
@@ -35,12 +30,7 @@ def serve(d, args):
     return s
 
 
-def stop(s):
-    rc = s.stop()
-    log = s.read_log()
-    assert rc == 0, log
-    if ASAN:
-        assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log
+stop = stop_clean
 
 
 def metric_line(client, prefix):

@@ -572,7 +572,7 @@ def test_fresh_sync_stops_before_the_request_deadline():
                 r = admin.get(url)
                 if r.status_code == 200:
                     break
-                p = problem(r, 503, "catching_up")
+                problem(r, 503, "catching_up")
                 assert r.headers["Retry-After"] == "5", r.headers
                 saw_503 = True
             assert r.status_code == 200, r.text

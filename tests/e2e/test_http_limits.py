@@ -15,7 +15,7 @@ import time
 import pytest
 import requests
 
-from conftest import ASAN, Client, Server, make_form, make_project, problem, publish
+from conftest import ASAN, Client, Server, make_form, make_project, publish
 
 REQUEST_ID = re.compile(r"^[0-9A-Za-z]{26}$")
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")

@@ -5,7 +5,6 @@ into the server's database (SQLite allows a second writer; the server picks
 them up like any other). A kind with no handler is discarded on its first
 attempt with a clear error, which makes every state reachable.
 """
-import os
 import random
 import time
 
@@ -54,7 +53,11 @@ def test_a_task_without_handler_is_discarded_with_the_reason(admin, project):
     assert task["finished_at"] is not None
     assert set(task) == {"id", "kind", "queue", "state", "priority", "attempts", "max_attempts",
                          "progress", "result", "error", "run_at", "created_at", "updated_at",
-                         "finished_at"}
+                         "finished_at", "runs"}
+    # The lease history: one run, by this server's worker, ended by the discard.
+    [run] = task["runs"]
+    assert run["attempt"] == 1 and run["outcome"] == "discarded" and run["worker"]
+    assert run["started_at"] <= run["ended_at"]
 
 
 def test_retry_runs_a_discarded_task_again(admin, project):

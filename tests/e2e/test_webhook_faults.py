@@ -4,8 +4,6 @@ acknowledged submission was delivered at least once with a valid signature,
 deduplicating by webhook-id counts each exactly once, and no task is left
 running or lost.
 """
-import os
-import tempfile
 import threading
 import time
 

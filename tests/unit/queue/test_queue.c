@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -490,6 +491,224 @@ static void periodic_tasks_fire_once_per_tick(void **state)
     assert_int_equal(queue_periodic_remove(f->db, "report", &err), FMD_ENOTFOUND);
 }
 
+static int count_runs(struct fixture *f)
+{
+    struct db_stmt *st;
+    int n;
+    assert_int_equal(db_prepare(f->db, "SELECT COUNT(*) FROM task_runs", &st, NULL), 0);
+    assert_int_equal(db_step(st, NULL), 1);
+    n = (int)db_col_int(st, 0);
+    db_done(st);
+    return n;
+}
+
+/* Every claim leaves a run in task_runs, closed with how it ended, gone with its task. */
+static void lease_history_records_every_run(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_task got[1];
+    char id[ID_LEN + 1], pid[ID_LEN + 1];
+    static const char *const outcomes[] = {"released", "expired", "failed", "completed"};
+    static const char *const workers[] = {"w1", "dead", "w2", "w3"};
+    int64_t now = clock_wall_ms(), prev_end = 0;
+    json_t *j, *runs;
+    int n, rescued, pruned;
+    size_t i;
+
+    /* Real times: the history mixes the claims' times with the database's clock. */
+    enqueue(f, "test.ok", NULL, 0, NULL, id, NULL);
+    assert_int_equal(queue_claim(f->db, "default", "w1", 1, clock_wall_ms(), 1000, got, &n,
+                                 NULL), 0);
+    queue_task_release(&got[0]);
+    /* While it runs, the run shows, unfinished. */
+    assert_int_equal(queue_task_json(f->db, id, &j, pid, NULL), 0);
+    runs = json_object_get(j, "runs");
+    assert_int_equal(json_array_size(runs), 1);
+    assert_true(json_is_null(json_object_get(json_array_get(runs, 0), "outcome")));
+    assert_true(json_is_null(json_object_get(json_array_get(runs, 0), "ended_at")));
+    json_decref(j);
+    usleep(2000);
+    assert_int_equal(queue_release(f->db, id, "w1", NULL), 0);
+    usleep(2000);
+    assert_int_equal(queue_claim(f->db, "default", "dead", 1, clock_wall_ms(), 20, got, &n,
+                                 NULL), 0);
+    queue_task_release(&got[0]);
+    usleep(50 * 1000);
+    assert_int_equal(queue_reap(f->db, clock_wall_ms(), &rescued, NULL), 0);
+    assert_int_equal(rescued, 1);
+    usleep(2000);
+    assert_int_equal(queue_claim(f->db, "default", "w2", 1, clock_wall_ms(), 1000, got, &n,
+                                 NULL), 0);
+    queue_task_release(&got[0]);
+    usleep(2000);
+    assert_int_equal(queue_fail(f->db, id, "w2", "boom", 0, 1, clock_wall_ms(), NULL), 0);
+    usleep(5000);
+    assert_int_equal(queue_claim(f->db, "default", "w3", 1, clock_wall_ms(), 1000, got, &n,
+                                 NULL), 0);
+    queue_task_release(&got[0]);
+    usleep(2000);
+    assert_int_equal(queue_complete(f->db, id, "w3", NULL, clock_wall_ms(), NULL), 0);
+
+    assert_int_equal(queue_task_json(f->db, id, &j, pid, NULL), 0);
+    runs = json_object_get(j, "runs");
+    assert_int_equal(json_array_size(runs), 4);
+    for (i = 0; i < 4; i++) {
+        json_t *r = json_array_get(runs, i);
+        int64_t start, end;
+        assert_string_equal(json_string_value(json_object_get(r, "outcome")), outcomes[i]);
+        assert_string_equal(json_string_value(json_object_get(r, "worker")), workers[i]);
+        assert_int_equal(clock_parse_rfc3339(json_string_value(json_object_get(r, "started_at")),
+                                             &start), 0);
+        assert_int_equal(clock_parse_rfc3339(json_string_value(json_object_get(r, "ended_at")),
+                                             &end), 0);
+        assert_true(start >= prev_end && end >= start);    /* one after another */
+        prev_end = end;
+    }
+    /* released gives the attempt back: attempts 1 (released), 1, 2, 3 */
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(runs, 1), "attempt")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(runs, 3), "attempt")), 3);
+    json_decref(j);
+    /* A cancel ends a running run too. */
+    enqueue(f, "test.ok", NULL, 0, NULL, pid, NULL);
+    assert_int_equal(queue_claim(f->db, "default", "w4", 1, clock_wall_ms(), 1000, got, &n,
+                                 NULL), 0);
+    assert_int_equal(n, 1);
+    queue_task_release(&got[0]);
+    assert_int_equal(queue_cancel(f->db, pid, now, NULL), 0);
+    assert_int_equal(queue_task_json(f->db, pid, &j, (char[ID_LEN + 1]){0}, NULL), 0);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "runs"), 0), "outcome")),
+                        "cancelled");
+    json_decref(j);
+    assert_int_equal(count_runs(f), 5);
+    assert_int_equal(queue_prune(f->db, clock_wall_ms() + 60000, &pruned, NULL), 0);
+    assert_int_equal(pruned, 2);
+    assert_int_equal(count_runs(f), 0);
+}
+
+/*
+ * PostgreSQL: an enqueue committed by another process is announced on
+ * QUEUE_CHANNEL (and one rolled back is not), and a pool listening there
+ * claims it at once rather than at its next poll, also after its listening
+ * connection was lost and opened again.
+ */
+static void other_processes_wake_a_listening_pool(void **state)
+{
+    struct fixture *f = *state;
+    struct queue_pool_opts o = {.workers = 2, .lease_ms = 2000};
+    struct queue_pool *p;
+    struct fmd_err err = {0};
+    struct db *l;
+    char id[ID_LEN + 1];
+    int i;
+
+    if (!test_pg_url())
+        skip();
+    assert_int_equal(db_open(f->target, 0, &l, &err), 0);
+    assert_int_equal(db_listen(l, QUEUE_CHANNEL, &err), 0);
+    assert_int_equal(db_wait(l, 50, &err), 0);
+    assert_int_equal(db_begin(f->db, &err), 0);
+    enqueue(f, "test.ok", NULL, 0, NULL, id, NULL);
+    assert_int_equal(db_wait(l, 100, &err), 0);       /* not before the commit */
+    assert_int_equal(db_commit(f->db, &err), 0);
+    assert_int_equal(db_wait(l, 2000, &err), 1);
+    assert_int_equal(db_begin(f->db, &err), 0);
+    enqueue(f, "test.ok", NULL, 0, NULL, id, NULL);
+    db_rollback(f->db);
+    assert_int_equal(db_wait(l, 200, &err), 0);       /* never for a rollback */
+    db_close(l);
+
+    atomic_store(&ran, 0);
+    assert_int_equal(queue_register("test.ok", ok_handler), 0);
+    o.writer = f->w;
+    o.listen_target = f->target;
+    assert_int_equal(queue_pool_start(&o, &p, &err), 0);
+    wait_state(f, "completed", 1, 10);
+    usleep(700 * 1000);     /* listening, and idle: the fallback poll is 500 ms apart */
+    for (i = 0; i < 10; i++) {
+        int64_t t0 = clock_wall_ms();
+        if (i == 5) {
+            /* The listening connection dies (a failover, a restart): it is opened again. */
+            struct db_stmt *st;
+            assert_int_equal(db_prepare(f->db,
+                                        "SELECT COUNT(pg_terminate_backend(pid)) "
+                                        "FROM pg_stat_activity WHERE query LIKE 'LISTEN %' "
+                                        "AND datname = current_database()",
+                                        &st, &err), 0);
+            assert_int_equal(db_step(st, &err), 1);
+            assert_true(db_col_int(st, 0) >= 1);
+            db_done(st);
+            usleep(1500 * 1000);
+            t0 = clock_wall_ms();
+        }
+        enqueue(f, "test.ok", NULL, 0, NULL, id, NULL);
+        while (atomic_load(&ran) < i + 2 && clock_wall_ms() < t0 + 5000)
+            usleep(1000);
+        assert_int_equal(atomic_load(&ran), i + 2);
+        assert_true(clock_wall_ms() - t0 < 200);
+        usleep(300 * 1000);
+    }
+    queue_pool_stop(p, 5000);
+}
+
+/* One scheduler of another process: its own connection, its own transaction. */
+struct racer {
+    const char *target;
+    int64_t now;
+    int enqueued;
+    pthread_barrier_t *go;
+};
+
+static void *race_tick(void *arg)
+{
+    struct racer *r = arg;
+    struct fmd_err err = {0};
+    struct db *db;
+
+    assert_int_equal(db_open(r->target, 0, &db, &err), 0);
+    pthread_barrier_wait(r->go);
+    assert_int_equal(db_begin(db, &err), 0);
+    assert_int_equal(queue_periodic_run(db, r->now, &r->enqueued, &err), 0);
+    usleep(20 * 1000);          /* hold the transaction open: the other one races it */
+    assert_int_equal(db_commit(db, &err), 0);
+    db_close(db);
+    return NULL;
+}
+
+/*
+ * Two schedulers on two connections (two processes, as with several
+ * `formd serve` and `formd worker` on PostgreSQL) race for every tick of a
+ * minutely task: each tick is enqueued exactly once.
+ */
+static void periodic_ticks_fire_once_across_schedulers(void **state)
+{
+    struct fixture *f = *state;
+    struct fmd_err err = {0};
+    pthread_barrier_t go;
+    int64_t t0;
+    int tick, total = 0;
+
+    assert_int_equal(clock_parse_rfc3339("2026-11-28T12:00:30Z", &t0), 0);
+    assert_int_equal(queue_periodic_define(f->db, "minutely", "* * * * *", "test.ok", "low",
+                                           NULL, t0, &err), 0);
+    pthread_barrier_init(&go, NULL, 2);
+    for (tick = 1; tick <= 5; tick++) {
+        struct racer r[2] = {{f->target, t0 + tick * 60000, 0, &go},
+                             {f->target, t0 + tick * 60000 + 5, 0, &go}};
+        pthread_t th[2];
+        int i;
+        for (i = 0; i < 2; i++)
+            pthread_create(&th[i], NULL, race_tick, &r[i]);
+        for (i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+        assert_int_equal(r[0].enqueued + r[1].enqueued, 1);
+        total += r[0].enqueued + r[1].enqueued;
+    }
+    pthread_barrier_destroy(&go);
+    assert_int_equal(total, 5);
+    assert_int_equal(count_state(f, "available"), 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +725,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(low_priority_queue_is_not_starved, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_lets_running_tasks_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(periodic_tasks_fire_once_per_tick, setup, teardown),
+        cmocka_unit_test_setup_teardown(lease_history_records_every_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(other_processes_wake_a_listening_pool, setup, teardown),
+        cmocka_unit_test_setup_teardown(periodic_ticks_fire_once_across_schedulers, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(long_tasks_report_progress, setup, teardown),
         cmocka_unit_test_setup_teardown(running_tasks_can_be_cancelled, setup, teardown),
     };
