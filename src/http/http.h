@@ -156,7 +156,7 @@ int http_server_start(const struct http_server_opts *o, struct http_server **out
                       struct fmd_err *err);
 /* The port actually bound (useful with port 0). */
 int http_server_port(const struct http_server *s);
-/* Stops accepting, lets suspended requests finish, then stops. */
+/* Answers new requests 503, lets those under way (suspended too) finish, then stops. */
 void http_server_stop(struct http_server *s);
 /* Requests currently being served. */
 long http_server_inflight(const struct http_server *s);

@@ -783,8 +783,14 @@ void http_server_stop(struct http_server *s)
     int waited;
     if (!s)
         return;
-    MHD_quiesce_daemon(s->mhd);
-    /* New requests on open connections get 503 and a close; those under way finish. */
+    /*
+     * New requests, on open connections or new ones, get 503 and a close;
+     * those under way finish. The listening socket stays open until
+     * MHD_stop_daemon: MHD_quiesce_daemon (libmicrohttpd 0.9.75, thread pool
+     * + epoll) races each worker thread removing the socket from its own
+     * epoll set, and the loser aborts the process ("Failed to remove listen
+     * FD from epoll set"), seen in an e2e test 45 ms after start.
+     */
     atomic_store(&s->stopping, 1);
     for (waited = 0; (atomic_load(&s->inflight) > 0 || atomic_load(&s->suspended) > 0) &&
                      waited < 1000; waited++)
