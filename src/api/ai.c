@@ -10,7 +10,6 @@
  */
 #include "api/api.h"
 
-#include <sodium.h>
 #include <string.h>
 
 #include "core/json.h"
@@ -80,17 +79,13 @@ static void enqueue(struct http_req *req, const char *kind, const char *project_
 /* 1 if s is non-empty standard base64 (line breaks allowed), else 0. */
 static int valid_base64(const char *s)
 {
-    size_t n = s ? strlen(s) : 0, bin_len;
     unsigned char *bin;
-    const char *end;
-    int ok;
+    size_t len;
 
-    if (!n || !(bin = fmd_malloc(n / 4 * 3 + 3)))
+    if (!s || base64_decode(s, &bin, &len))
         return 0;
-    ok = sodium_base642bin(bin, n / 4 * 3 + 3, s, n, "\r\n", &bin_len, &end,
-                           sodium_base64_VARIANT_ORIGINAL) == 0 && end == s + n && bin_len > 0;
     fmd_free(bin);
-    return ok;
+    return 1;
 }
 
 /* extract (text and/or image) and ocr (an image, then extract) share this. */

@@ -1,6 +1,7 @@
 /* buf.c - bounded growable buffer. */
 #include "core/buf.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -245,4 +246,24 @@ char *buf_detach(struct buf *b, size_t *len)
     }
     buf_init(b, b->max);
     return p;
+}
+
+int base64_decode(const char *s, unsigned char **out, size_t *len)
+{
+    size_t n = strlen(s), cap = n / 4 * 3 + 3;
+    unsigned char *bin = fmd_malloc(cap);
+    const char *end;
+
+    *out = NULL;
+    *len = 0;
+    if (!bin)
+        return FMD_ENOMEM;
+    if (sodium_base642bin(bin, cap, s, n, "\r\n", len, &end, sodium_base64_VARIANT_ORIGINAL) ||
+        end != s + n || *len == 0) {
+        fmd_free(bin);
+        *len = 0;
+        return FMD_EINVAL;
+    }
+    *out = bin;
+    return 0;
 }

@@ -49,6 +49,13 @@ int buf_add_utf8(struct buf *b, const char *s, size_t n);
  */
 int utf8_valid_prefix(const char *s, size_t n);
 
+/*
+ * Decodes s, standard base64 (line breaks allowed), into a new fmd_malloc'd
+ * *out of *len bytes: 0; FMD_EINVAL when s is not base64 or decodes to
+ * nothing; FMD_ENOMEM.
+ */
+int base64_decode(const char *s, unsigned char **out, size_t *len);
+
 /* Hands the heap string to the caller (free with fmd_free); b is reset. */
 char *buf_detach(struct buf *b, size_t *len);
 

@@ -138,12 +138,15 @@ int db_begin(struct db *db, struct fmd_err *err)
 
 int db_commit(struct db *db, struct fmd_err *err)
 {
-    return db_run(db, "COMMIT", err);
+    return db->drv->end ? db->drv->end(db, 1, err) : db_run(db, "COMMIT", err);
 }
 
 void db_rollback(struct db *db)
 {
-    db_run(db, "ROLLBACK", NULL);
+    if (db->drv->end)
+        db->drv->end(db, 0, NULL);
+    else
+        db_run(db, "ROLLBACK", NULL);
 }
 
 double db_time_seconds(void)

@@ -58,6 +58,12 @@ struct db_driver {
     int (*notify)(struct db *db, const char *channel, const char *payload, struct fmd_err *err);
     int (*listen)(struct db *db, const char *channel, struct fmd_err *err);
     int (*wait)(struct db *db, int timeout_ms, struct fmd_err *err);
+    /*
+     * Optional: ends the transaction (commit nonzero: COMMIT, else ROLLBACK)
+     * for a driver with work to do then; PostgreSQL sends the notifications
+     * that notify gathered during the transaction, in one statement.
+     */
+    int (*end)(struct db *db, int commit, struct fmd_err *err);
 };
 
 extern const struct db_driver db_sqlite_driver;

@@ -65,6 +65,7 @@ struct pg_db {
     int lost_in_txn;              /* the connection died inside a transaction */
     unsigned flags;
     int64_t changes;
+    char notify_on[64];           /* a channel notified in this transaction, or "" */
     struct pg_stmt *cache[CACHE_SIZE];
     int ncache;
 };
@@ -482,8 +483,8 @@ static int pg_usable(struct db *db)
 
 /* ---- notifications: NOTIFY on commit, a LISTEN connection that waits ---- */
 
-static int pg_notify(struct db *db, const char *channel, const char *payload,
-                     struct fmd_err *err)
+static int notify_now(struct db *db, const char *channel, const char *payload,
+                      struct fmd_err *err)
 {
     struct db_stmt *st;
     int rc = pg_prepare(db, "SELECT pg_notify($1, $2)", &st, err);
@@ -494,6 +495,41 @@ static int pg_notify(struct db *db, const char *channel, const char *payload,
     rc = pg_step(st, err);
     pg_done(st);
     return rc < 0 ? rc : 0;
+}
+
+/*
+ * Inside a transaction a notification waits for the commit (pg_end): a group
+ * commit that enqueues a thousand tasks sends one, not a thousand round trips
+ * inside the writer's transaction. Listeners only wake on it, so the payload
+ * of a gathered one is dropped. A notification a rolled-back savepoint made
+ * still goes out: one spurious wake-up, harmless.
+ */
+static int pg_notify(struct db *db, const char *channel, const char *payload,
+                     struct fmd_err *err)
+{
+    struct pg_db *d = (struct pg_db *)db;
+    int rc;
+
+    if (PQtransactionStatus(d->conn) != PQTRANS_INTRANS)
+        return notify_now(db, channel, payload, err);
+    if (d->notify_on[0] && strcmp(d->notify_on, channel) &&
+        (rc = notify_now(db, d->notify_on, "", err)))
+        return rc;
+    snprintf(d->notify_on, sizeof(d->notify_on), "%s", channel);
+    return 0;
+}
+
+static int pg_end(struct db *db, int commit, struct fmd_err *err)
+{
+    struct pg_db *d = (struct pg_db *)db;
+    char channel[sizeof(d->notify_on)];
+    int rc;
+
+    fmd_strlcpy(channel, d->notify_on, sizeof(channel));
+    d->notify_on[0] = '\0';
+    if (commit && channel[0] && (rc = notify_now(db, channel, "", err)))
+        return rc;
+    return db_run(db, commit ? "COMMIT" : "ROLLBACK", err);
 }
 
 static int pg_listen(struct db *db, const char *channel, struct fmd_err *err)
@@ -568,4 +604,5 @@ const struct db_driver db_postgres_driver = {
     .notify = pg_notify,
     .listen = pg_listen,
     .wait = pg_wait,
+    .end = pg_end,
 };

@@ -8,7 +8,6 @@
  */
 #include "tasks/ai.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -58,8 +57,7 @@ static int accept_json(void *arg, const char *text, char *why)
     return ok;
 }
 
-/* prefix: the instructions and the schema, the same for every text. */
-static int build_prefix(struct buf *b, const char *schema_text)
+int tasks_ai_extract_prefix(struct buf *b, const char *schema_text)
 {
     return buf_printf(b,
                       "You turn free text into the answers of a form. Reply with one JSON "
@@ -182,21 +180,15 @@ static void remember(const char *key, const char *task, const char *model, const
 /* A scanned page (base64) to text by OCR, and what the OCR saw in *info. */
 static int read_image(const char *b64, char **text, json_t **info, struct fmd_err *err)
 {
-    size_t n = strlen(b64), len;
-    unsigned char *bin = fmd_malloc(n / 4 * 3 + 3);
     struct ai_ocr_stats st = {0};
-    const char *end;
+    unsigned char *bin;
+    size_t len;
     int rc;
 
     *text = NULL;
     *info = NULL;
-    if (!bin)
-        return fmd_errf(err, FMD_ENOMEM, "out of memory");
-    if (sodium_base642bin(bin, n / 4 * 3 + 3, b64, n, "\r\n", &len, &end,
-                          sodium_base64_VARIANT_ORIGINAL) || end != b64 + n) {
-        fmd_free(bin);
-        return fmd_errf(err, FMD_EINVAL, "'image' is not base64");
-    }
+    if ((rc = base64_decode(b64, &bin, &len)))
+        return fmd_errf(err, rc, rc == FMD_ENOMEM ? "out of memory" : "'image' is not base64");
     rc = ai_ocr_text(bin, len, NULL, text, &st, err);
     fmd_free(bin);
     if (rc)
@@ -270,8 +262,8 @@ int tasks_ai_extract(struct queue_run *run)
     if ((rc = store_form_schema(db, form_id, f.published_version, &schema_text, &err)) ||
         (rc = schema_cache_get(db, form_id, f.published_version, &schema, &owned, NULL, &err)))
         goto out;
-    if (build_prefix(&prefix, schema_text) ||
-        buf_printf(&prompt, "Text:\n%s\nJSON:", text)) {
+    if (tasks_ai_extract_prefix(&prefix, schema_text) ||
+        buf_printf(&prompt, TASKS_AI_EXTRACT_PROMPT, text)) {
         rc = fmd_errf(&err, FMD_ENOMEM, "out of memory");
         goto out;
     }
@@ -339,7 +331,7 @@ out:
 #define CLASSIFY_VERSION "classify-1"
 
 /* The answer's schema: one of the category names and a short reason. */
-static json_t *classify_schema(const json_t *categories)
+json_t *tasks_ai_classify_schema(const json_t *categories)
 {
     json_t *names = json_array(), *c;
     size_t i;
@@ -353,7 +345,7 @@ static json_t *classify_schema(const json_t *categories)
 }
 
 /* The instructions: the categories, as the form's settings describe them. */
-static int classify_prefix(struct buf *b, const json_t *categories)
+int tasks_ai_classify_prefix(struct buf *b, const json_t *categories)
 {
     const json_t *c, *kw;
     size_t i, j;
@@ -419,11 +411,11 @@ int tasks_ai_classify(struct queue_run *run)
         goto out;
     }
     if (!(data = json_encode(json_object_get(sub, "data"))) ||
-        !(ans_schema = classify_schema(categories)) ||
+        !(ans_schema = tasks_ai_classify_schema(categories)) ||
         !(rules_schema = json_pack("{s:O}", "categories", categories)) ||
         !(rules_text = json_encode(rules_schema)) || !(cats_text = json_encode(categories)) ||
-        classify_prefix(&prefix, categories) ||
-        buf_printf(&prompt, "Answers:\n%s\nJSON:", data)) {
+        tasks_ai_classify_prefix(&prefix, categories) ||
+        buf_printf(&prompt, TASKS_AI_CLASSIFY_PROMPT, data)) {
         rc = fmd_errf(&err, FMD_ENOMEM, "out of memory");
         goto out;
     }
@@ -512,7 +504,13 @@ int tasks_ai_classify_new(struct db *db, const char *project_id, const char *sub
  * Names and options cannot be kept unique by a grammar (ai/grammar.c refuses
  * uniqueItems over free strings, and without a grammar the model writes free
  * text); the acceptance check compiles. */
-static const char fields_answer_schema[] =
+const char tasks_ai_generate_prefix[] =
+    "You design forms. From a description, write the form's fields as a JSON "
+    "array of {\"name\": snake_case, \"type\": text|textarea|email|url|phone|date|"
+    "number|integer|rating|checkbox|select|multiselect, \"label\", \"required\"?, "
+    "\"options\"?: [...] for select and multiselect}. Names must differ.\n";
+
+const char tasks_ai_fields_answer_schema[] =
     "{\"type\":\"array\",\"minItems\":1,\"maxItems\":20,\"items\":{\"type\":\"object\","
     "\"additionalProperties\":false,\"required\":[\"name\",\"type\",\"label\"],\"properties\":{"
     "\"name\":{\"type\":\"string\",\"pattern\":\"^[a-z][a-z0-9_]{0,23}$\"},"
@@ -567,8 +565,8 @@ int tasks_ai_generate_form(struct queue_run *run)
         run->permanent = 1;
         goto out;
     }
-    if (!(answer = json_loads(fields_answer_schema, 0, &je)) ||
-        buf_printf(&prompt, "Description:\n%s\nFields:", desc)) {
+    if (!(answer = json_loads(tasks_ai_fields_answer_schema, 0, &je)) ||
+        buf_printf(&prompt, TASKS_AI_GENERATE_PROMPT, desc)) {
         rc = fmd_errf(&err, FMD_ENOMEM, "out of memory");
         goto out;
     }
@@ -576,10 +574,7 @@ int tasks_ai_generate_form(struct queue_run *run)
         buf_reset(&grammar);
         memset(&err, 0, sizeof(err));
     }
-    req.prefix = "You design forms. From a description, write the form's fields as a JSON "
-                 "array of {\"name\": snake_case, \"type\": text|textarea|email|url|phone|date|"
-                 "number|integer|rating|checkbox|select|multiselect, \"label\", \"required\"?, "
-                 "\"options\"?: [...] for select and multiselect}. Names must differ.\n";
+    req.prefix = tasks_ai_generate_prefix;
     req.prompt = prompt.p;
     req.grammar = grammar.len ? grammar.p : NULL;
     req.limits.max_tokens = 768;

@@ -16,6 +16,9 @@
 #ifndef FMD_TASKS_AI_H
 #define FMD_TASKS_AI_H
 
+#include <jansson.h>
+
+#include "core/buf.h"
 #include "db/db.h"
 #include "queue/worker.h"
 
@@ -63,6 +66,23 @@ int tasks_ai_summarize(struct queue_run *run);
  */
 int tasks_ai_classify_new(struct db *db, const char *project_id, const char *submission_id,
                           struct fmd_err *err);
+
+/*
+ * What the tasks give a model, public so that tests run these very prompts
+ * and answer schemas through a model (tests/unit/ai/test_model_outputs.c).
+ */
+#define TASKS_AI_EXTRACT_PROMPT  "Text:\n%s\nJSON:"           /* the text */
+#define TASKS_AI_CLASSIFY_PROMPT "Answers:\n%s\nJSON:"        /* the submission's data */
+#define TASKS_AI_GENERATE_PROMPT "Description:\n%s\nFields:"  /* the description */
+/* extract's instructions and the form's schema, the same for every text */
+int tasks_ai_extract_prefix(struct buf *b, const char *schema_text);
+/* classify's answer: one of the category names and a short reason */
+json_t *tasks_ai_classify_schema(const json_t *categories);
+/* classify's instructions: the categories as the form's settings describe them */
+int tasks_ai_classify_prefix(struct buf *b, const json_t *categories);
+/* generate_form's instructions, and its answer: a fields list the compiler takes */
+extern const char tasks_ai_generate_prefix[];
+extern const char tasks_ai_fields_answer_schema[];
 
 /* Puts the AI task metrics (formd_ai_cache_total) on /metrics at zero. */
 void tasks_ai_metrics_init(void);

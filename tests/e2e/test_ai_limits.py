@@ -111,6 +111,23 @@ def test_an_ai_task_cancelled_before_it_runs_never_runs():
             stop(s)
 
 
+def start_long_extraction(s):
+    """Enqueues an extraction of a long text (about 1300 tokens: well inside the
+    context, most of a minute to read) and returns its task id once the model is
+    reading it."""
+    text = " ".join(f"Ada Lovelace (ada{i}@example.org) is {i % 90} years old."
+                    for i in range(60))
+    r = s.admin.post(f"/v1/forms/{s.form['id']}/ai/extract", {"text": text})
+    assert r.status_code == 202, r.text
+    tid = r.json()["task_id"]
+    deadline = time.time() + 30
+    while s.admin.get(f"/v1/tasks/{tid}").json()["state"] != "running":
+        assert time.time() < deadline, "the extraction never started"
+        time.sleep(0.05)
+    time.sleep(0.5)   # well inside reading the prompt
+    return tid
+
+
 def test_a_running_ai_task_cancelled_stops(big_model):
     """The model is busy reading a long text (a minute's work) when the task is
     cancelled: the inference stops, the task ends cancelled without a result, and
@@ -119,17 +136,7 @@ def test_a_running_ai_task_cancelled_stops(big_model):
         s = serve(d, ["--ai-model", big_model, "--ai-threads", "1", "--workers", "1"])
         try:
             a = s.admin
-            # about 1300 tokens: well inside the context, most of a minute to read
-            text = " ".join(f"Ada Lovelace (ada{i}@example.org) is {i % 90} years old."
-                            for i in range(60))
-            r = a.post(f"/v1/forms/{s.form['id']}/ai/extract", {"text": text})
-            assert r.status_code == 202, r.text
-            tid = r.json()["task_id"]
-            deadline = time.time() + 30
-            while a.get(f"/v1/tasks/{tid}").json()["state"] != "running":
-                assert time.time() < deadline, "the extraction never started"
-                time.sleep(0.05)
-            time.sleep(0.5)   # well inside reading the prompt
+            tid = start_long_extraction(s)
             r = a.post(f"/v1/tasks/{tid}/cancel")
             assert r.status_code == 200, r.text
             # the worker is free again when the next task (an export, no model) runs
@@ -154,17 +161,7 @@ def test_stopping_the_server_stops_a_running_inference(big_model):
     exits cleanly, and the task, released, runs again after a restart."""
     with tempfile.TemporaryDirectory(prefix="formd-ai-term-") as d:
         s = serve(d, ["--ai-model", big_model, "--ai-threads", "1", "--workers", "1"])
-        a = s.admin
-        text = " ".join(f"Ada Lovelace (ada{i}@example.org) is {i % 90} years old."
-                        for i in range(60))
-        r = a.post(f"/v1/forms/{s.form['id']}/ai/extract", {"text": text})
-        assert r.status_code == 202, r.text
-        tid = r.json()["task_id"]
-        deadline = time.time() + 30
-        while a.get(f"/v1/tasks/{tid}").json()["state"] != "running":
-            assert time.time() < deadline, "the extraction never started"
-            time.sleep(0.05)
-        time.sleep(0.5)
+        tid = start_long_extraction(s)
         # Server.stop sends SIGTERM and waits 30 s before SIGKILL (rc -9); the
         # inference alone would take the whole 60 s --ai-timeout
         stop(s)

@@ -19,8 +19,8 @@
  * An output cut off at max_tokens is not complete JSON; the task's check
  * refuses it and the fallback answers, so it is counted, not failed.
  *
- * The prompts and answer schemas are those of tasks/ai.c, where they are
- * static: copied here, and the copies must follow it.
+ * The prompts and answer schemas are those of tasks/ai.c (tasks/ai.h), the
+ * very ones the tasks give the model.
  *
  * Reproducible: one fixed seed (FORMD_TEST_SEED overrides it, printed either
  * way). FORMD_TEST_SMALL=1 (the ASan run) does fewer iterations.
@@ -45,6 +45,7 @@
 #include "core/mem.h"
 #include "schema/fields.h"
 #include "schema/validate.h"
+#include "tasks/ai.h"
 #include "core/banned.h"
 
 #define GRAMMAR_MAX (1u << 20)     /* the tasks' grammar buffers */
@@ -491,16 +492,13 @@ static void test_extract(void **state)
         grammar = grammar_of(schema);
         schema_text = json_encode(schema);
         assert_non_null(schema_text);
-        /* tasks/ai.c build_prefix and its prompt */
         buf_reset(&prefix);
-        buf_printf(&prefix, "You turn free text into the answers of a form. Reply with one JSON "
-                            "object whose members are the form's fields, leaving out fields the "
-                            "text does not give. The form's JSON Schema:\n%s\n", schema_text);
+        assert_int_equal(tasks_ai_extract_prefix(&prefix, schema_text), 0);
         for (j = 0; j < per; j++) {
             json_t *out;
             random_text(&text, rnd_between(1, 30));
             buf_reset(&prompt);
-            buf_printf(&prompt, "Text:\n%s\nJSON:", text.p);
+            buf_printf(&prompt, TASKS_AI_EXTRACT_PROMPT, text.p);
             snprintf(what, sizeof(what), "extract %d.%d", i, j);
             if ((rc = sample(prefix.p, prompt.p, grammar, 1024, what, &out, &tokens))) {
                 truncated += rc == 1;
@@ -528,38 +526,6 @@ static void test_extract(void **state)
 
 /* ---- classify ---- */
 
-/* tasks/ai.c classify_schema */
-static json_t *classify_schema(const json_t *categories)
-{
-    json_t *names = json_array(), *c;
-    size_t i;
-
-    json_array_foreach(categories, i, c)
-        json_array_append_new(names, json_string(json_get_str(c, "name")));
-    return json_pack("{s:s, s:b, s:[s, s], s:{s:{s:o}, s:{s:s, s:i, s:i}}}", "type", "object",
-                     "additionalProperties", 0, "required", "category", "reason", "properties",
-                     "category", "enum", names, "reason", "type", "string", "minLength", 1,
-                     "maxLength", 200);
-}
-
-/* tasks/ai.c classify_prefix, without keywords */
-static void classify_prefix(struct buf *b, const json_t *categories)
-{
-    const json_t *c;
-    size_t i;
-
-    buf_reset(b);
-    buf_adds(b, "You sort the answers of a form into one category. Categories:\n");
-    json_array_foreach(categories, i, c) {
-        buf_printf(b, "- %s", json_get_str(c, "name"));
-        if (json_get_str(c, "description"))
-            buf_printf(b, ": %s", json_get_str(c, "description"));
-        buf_adds(b, "\n");
-    }
-    buf_adds(b, "Reply with one JSON object: {\"category\": the category's name, "
-                "\"reason\": why, in a few words}.\n");
-}
-
 static void test_classify(void **state)
 {
     int nsets = small ? 20 : 100, per = small ? 1 : 2, i, j, rc;
@@ -584,10 +550,11 @@ static void test_classify(void **state)
                 json_object_set_new(c, "description", json_string(PICK(words)));
             json_array_append_new(cats, c);
         }
-        schema = classify_schema(cats);
+        schema = tasks_ai_classify_schema(cats);
         s = compile(schema);
         grammar = grammar_of(schema);
-        classify_prefix(&prefix, cats);
+        buf_reset(&prefix);
+        assert_int_equal(tasks_ai_classify_prefix(&prefix, cats), 0);
         for (j = 0; j < per; j++) {
             json_t *out, *data = json_object();
             const char *cat;
@@ -598,7 +565,7 @@ static void test_classify(void **state)
             json_object_set_new(data, PICK(words), json_string(text.p));
             data_text = json_encode(data);
             buf_reset(&prompt);
-            buf_printf(&prompt, "Answers:\n%s\nJSON:", data_text);
+            buf_printf(&prompt, TASKS_AI_CLASSIFY_PROMPT, data_text);
             snprintf(what, sizeof(what), "classify %d.%d", i, j);
             if ((rc = sample(prefix.p, prompt.p, grammar, 256, what, &out, &tokens))) {
                 truncated += rc == 1;
@@ -636,24 +603,6 @@ static void test_classify(void **state)
 
 /* ---- generate_form ---- */
 
-/* tasks/ai.c fields_answer_schema */
-static const char fields_answer_schema[] =
-    "{\"type\":\"array\",\"minItems\":1,\"maxItems\":20,\"items\":{\"type\":\"object\","
-    "\"additionalProperties\":false,\"required\":[\"name\",\"type\",\"label\"],\"properties\":{"
-    "\"name\":{\"type\":\"string\",\"pattern\":\"^[a-z][a-z0-9_]{0,23}$\"},"
-    "\"type\":{\"enum\":[\"text\",\"textarea\",\"email\",\"url\",\"phone\",\"date\",\"number\","
-    "\"integer\",\"rating\",\"checkbox\",\"select\",\"multiselect\"]},"
-    "\"label\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":60},"
-    "\"required\":{\"type\":\"boolean\"},"
-    "\"options\":{\"type\":\"array\",\"minItems\":2,\"maxItems\":8,\"items\":{\"type\":\"string\","
-    "\"minLength\":1,\"maxLength\":30}}}}}";
-
-static const char generate_prefix[] =
-    "You design forms. From a description, write the form's fields as a JSON "
-    "array of {\"name\": snake_case, \"type\": text|textarea|email|url|phone|date|"
-    "number|integer|rating|checkbox|select|multiselect, \"label\", \"required\"?, "
-    "\"options\"?: [...] for select and multiselect}. Names must differ.\n";
-
 static void test_generate_form(void **state)
 {
     static const char *const kinds[] = {"A contact form", "An event sign-up", "A job application",
@@ -663,16 +612,17 @@ static void test_generate_form(void **state)
     size_t truncated = 0, tokens = 0, bad0 = not_utf8;
     json_t *answer_doc;
     struct schema *s;
-    struct buf prompt, text;
+    struct buf prompt, text, text2;
     char *grammar;
     json_error_t je;
 
     NEED_MODEL();
-    assert_non_null(answer_doc = json_loads(fields_answer_schema, 0, &je));
+    assert_non_null(answer_doc = json_loads(tasks_ai_fields_answer_schema, 0, &je));
     s = compile(answer_doc);
     grammar = grammar_of(answer_doc);   /* without one the task samples free text */
     buf_init(&prompt, 1 << 20);
     buf_init(&text, 1 << 16);
+    buf_init(&text2, 1 << 16);
     for (i = 0; i < n; i++) {
         json_t *out, *schema = NULL;
         struct fmd_err err = {0};
@@ -680,9 +630,11 @@ static void test_generate_form(void **state)
 
         random_text(&text, rnd_between(0, 10));
         buf_reset(&prompt);
-        buf_printf(&prompt, "Description:\n%s with %s\nFields:", PICK(kinds), text.p);
+        buf_reset(&text2);
+        buf_printf(&text2, "%s with %s", PICK(kinds), text.p);
+        buf_printf(&prompt, TASKS_AI_GENERATE_PROMPT, text2.p);
         snprintf(what, sizeof(what), "generate_form %d", i);
-        if ((rc = sample(generate_prefix, prompt.p, grammar, 768, what, &out, &tokens))) {
+        if ((rc = sample(tasks_ai_generate_prefix, prompt.p, grammar, 768, what, &out, &tokens))) {
             truncated += rc == 1;
             continue;
         }
@@ -713,6 +665,7 @@ static void test_generate_form(void **state)
            not_utf8 - bad0, tokens);
     buf_release(&prompt);
     buf_release(&text);
+    buf_release(&text2);
     fmd_free(grammar);
     schema_free(s);
     json_decref(answer_doc);

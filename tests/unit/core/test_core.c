@@ -91,6 +91,23 @@ static void buf_makes_utf8_valid(void **state)
     buf_release(&b);
 }
 
+static void base64_decodes_or_refuses(void **state)
+{
+    unsigned char *bin;
+    size_t len;
+
+    (void)state;
+    assert_int_equal(base64_decode("aGVs\r\nbG8=", &bin, &len), 0);
+    assert_int_equal(len, 5);
+    assert_memory_equal(bin, "hello", 5);
+    fmd_free(bin);
+    assert_int_equal(base64_decode("", &bin, &len), FMD_EINVAL);
+    assert_int_equal(base64_decode("aGVsbG8", &bin, &len), FMD_EINVAL);   /* no padding */
+    assert_int_equal(base64_decode("aGV*bG8=", &bin, &len), FMD_EINVAL);
+    assert_null(bin);
+    assert_int_equal(len, 0);
+}
+
 static void buf_detach_hands_over(void **state)
 {
     struct buf b;
@@ -271,6 +288,7 @@ int main(void)
         cmocka_unit_test(buf_is_bounded_and_terminated),
         cmocka_unit_test(buf_escapes_json),
         cmocka_unit_test(buf_makes_utf8_valid),
+        cmocka_unit_test(base64_decodes_or_refuses),
         cmocka_unit_test(buf_detach_hands_over),
         cmocka_unit_test(buf_survives_allocation_failure),
         cmocka_unit_test(arena_allocates_aligned),
