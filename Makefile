@@ -113,7 +113,8 @@ test-unit: $(call UNITS,build)
 # The unit tests that take a database, on PostgreSQL: FORMD_TEST_PG_URL names
 # a server (scripts/pg-cluster start prints one; scripts/test starts it).
 PG_UNIT_SRCS := tests/unit/db/test_db.c tests/unit/db/test_postgres.c \
-                tests/unit/queue/test_queue.c tests/unit/store/test_ai_cache.c
+                tests/unit/queue/test_queue.c tests/unit/store/test_ai_cache.c \
+                tests/unit/store/test_audit.c
 test-unit-pg: $(patsubst tests/unit/%.c,build/unit/%,$(PG_UNIT_SRCS))
 	@test -n "$$FORMD_TEST_PG_URL" || { echo "test-unit-pg: set FORMD_TEST_PG_URL" >&2; exit 1; }
 	@scripts/run-units build/unit $^

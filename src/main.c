@@ -39,6 +39,7 @@
 #include "schema/validate.h"
 #include "security/password.h"
 #include "security/token.h"
+#include "store/audit.h"
 #include "store/auth.h"
 #include "store/form_cache.h"
 #include "store/forms.h"
@@ -96,6 +97,8 @@ static const struct http_route routes[] = {
     {HTTP_GET, "/v1/queues", api_queue_list, "Queues with their depths"},
     {HTTP_POST, "/v1/queues/{}/pause", api_queue_pause, "Pause a queue"},
     {HTTP_POST, "/v1/queues/{}/resume", api_queue_resume, "Resume a queue"},
+    {HTTP_GET, "/v1/audit", api_audit_list, "The audit log, newest first"},
+    {HTTP_GET, "/v1/audit/export", api_audit_export, "The audit log as JSON Lines"},
     {HTTP_GET, "/healthz", api_healthz, "Liveness"},
     {HTTP_GET, "/readyz", api_readyz, "Readiness"},
     {HTTP_GET, "/metrics", api_metrics, "Prometheus metrics"},
@@ -151,6 +154,28 @@ static int open_db(struct config *cfg, int argc, char **argv, int first,
     return rc;
 }
 
+/* ---- audit rows of command-line actions ---- */
+
+/* A CLI row's detail, made from v (stolen): a heap string, or NULL. */
+static char *cli_detail(json_t *v)
+{
+    char *s = v ? json_encode(v) : NULL;
+    json_decref(v);
+    return s;
+}
+
+/*
+ * The row of an action that failed (its change rolled back), best effort:
+ * the database may be the very thing that failed.
+ */
+static void cli_audit_failed(struct db *db, const char *action, const char *target_type,
+                             const char *target_id, const char *detail)
+{
+    struct fmd_err e2 = {0};
+    if (db && store_audit_cli(db, action, target_type, target_id, 1, detail, &e2))
+        fprintf(stderr, "formd: the audit log did not take the failure: %s\n", e2.msg);
+}
+
 /* ---- formd admin ---- */
 
 struct key_made {
@@ -190,8 +215,20 @@ static int cmd_admin_create_key(int argc, char **argv)
     if (!rc && (!x[0].value || !x[1].value))
         rc = fmd_errf(&err, FMD_EINVAL, "usage: formd admin create-key --name NAME "
                                         "--role admin|editor|reviewer|viewer [--project PID]");
-    if (!rc)
-        rc = make_key(db, x[0].value, x[1].value, x[2].value, &k, &err);
+    if (!rc) {
+        /* The key and its audit row commit together. */
+        char *detail = cli_detail(json_pack("{s:s, s:s, s:s?}", "name", x[0].value, "role",
+                                            x[1].value, "project", x[2].value));
+        if (!(rc = db_begin(db, &err)) &&
+            !(rc = make_key(db, x[0].value, x[1].value, x[2].value, &k, &err)) &&
+            !(rc = store_audit_cli(db, "key.create", "key", k.id, 0, detail, &err)))
+            rc = db_commit(db, &err);
+        if (rc) {
+            db_rollback(db);
+            cli_audit_failed(db, "key.create", "key", NULL, detail);
+        }
+        fmd_free(detail);
+    }
     if (!rc)
         printf("%s\n", k.key);
     db_close(db);
@@ -216,7 +253,13 @@ static int cmd_admin_revoke_key(int argc, char **argv)
     if (!rc) {
         /* A whole key, its prefix or its id all name it. */
         which = token_key_prefix(x[0].value, prefix) ? prefix : x[0].value;
-        rc = store_key_revoke(db, which, &err);
+        if (!(rc = db_begin(db, &err)) && !(rc = store_key_revoke(db, which, &err)) &&
+            !(rc = store_audit_cli(db, "key.revoke", "key", which, 0, NULL, &err)))
+            rc = db_commit(db, &err);
+        if (rc) {
+            db_rollback(db);
+            cli_audit_failed(db, "key.revoke", "key", which, NULL);
+        }
     }
     if (!rc)
         fprintf(stderr, "formd: key revoked\n");
@@ -274,10 +317,13 @@ static int cmd_admin_create_user(int argc, char **argv)
         id_new(id);
         rc = db_begin(db, &err);
         if (!rc && !(rc = store_user_create(db, id, email, hash, &err)) &&
-            !(rc = store_grant_add(db, id, x[3].value, role, &err)))
+            !(rc = store_grant_add(db, id, x[3].value, role, &err)) &&
+            !(rc = store_audit_cli(db, "user.create", "user", id, 0, NULL, &err)))
             rc = db_commit(db, &err);
-        if (rc)
+        if (rc) {
             db_rollback(db);
+            cli_audit_failed(db, "user.create", "user", NULL, NULL);
+        }
     }
     if (!rc)
         printf("%s\n", id);
@@ -296,7 +342,7 @@ static int cmd_migrate(int argc, char **argv)
     struct db *db = NULL;
     char target[4096];
     const char *action = argc > 2 ? argv[2] : "";
-    int rc, cur = 0, to;
+    int rc, cur = 0, from = 0, to;
 
     config_init(&cfg);
     if (strcmp(action, "up") && strcmp(action, "down") && strcmp(action, "status")) {
@@ -310,6 +356,8 @@ static int cmd_migrate(int argc, char **argv)
     if (!rc && x[0].value && (to < 0 || to > db_migrations[db_migrations_count - 1].version))
         rc = fmd_errf(&err, FMD_EINVAL, "--to must be a version from 0 to %d",
                       db_migrations[db_migrations_count - 1].version);
+    if (!rc && strcmp(action, "status"))
+        rc = migrate_current(db, &from, &err);
     if (!rc && !strcmp(action, "up"))
         rc = migrate_up(db, to, &err);
     else if (!rc && !strcmp(action, "down")) {
@@ -322,6 +370,16 @@ static int cmd_migrate(int argc, char **argv)
     }
     if (!rc)
         rc = migrate_current(db, &cur, &err);
+    if (!rc && strcmp(action, "status") && cur != from) {
+        /* Best effort: below migration 12 there is no audit log to write to. */
+        struct fmd_err e2 = {0};
+        char *detail = cli_detail(json_pack("{s:i, s:i}", "from", from, "to", cur));
+        if (store_audit_cli(db, !strcmp(action, "up") ? "schema.migrate_up"
+                                                       : "schema.migrate_down",
+                            NULL, NULL, 0, detail, &e2))
+            log_debug("migration not audited: %s", e2.msg);
+        fmd_free(detail);
+    }
     if (!rc)
         printf("version %d of %d\n", cur, db_migrations[db_migrations_count - 1].version);
     db_close(db);
@@ -410,6 +468,20 @@ static int open_analytics(const struct config *cfg, struct duck **out, struct fm
     return analytics_open(cfg->data_dir, NULL, &ao, out, err);
 }
 
+/* The first key's audit row: made by formd itself, in the key's transaction. */
+static int first_key_audit(struct db *db, const char *key_id, struct fmd_err *err)
+{
+    struct store_audit_event e = {0};
+    e.actor_kind = "system";
+    e.actor_name = "formd serve";
+    e.action = "key.create";
+    e.target_type = "key";
+    e.target_id = key_id;
+    e.outcome = "ok";
+    e.detail = "{\"name\":\"first admin\",\"role\":\"admin\"}";
+    return store_audit_append(db, &e, err);
+}
+
 /* At first start there is no key at all: make an admin key and leave it 0600 on disk. */
 static int first_admin_key(struct db *db, const struct config *cfg, struct fmd_err *err)
 {
@@ -425,7 +497,9 @@ static int first_admin_key(struct db *db, const struct config *cfg, struct fmd_e
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0)
         return fmd_errf(err, FMD_EIO, "cannot write '%s': %s", path, strerror(errno));
-    if ((rc = make_key(db, "first admin", "admin", NULL, &k, err))) {
+    if ((rc = db_begin(db, err)) || (rc = make_key(db, "first admin", "admin", NULL, &k, err)) ||
+        (rc = first_key_audit(db, k.id, err)) || (rc = db_commit(db, err))) {
+        db_rollback(db);
         close(fd);
         unlink(path);
         return rc;
@@ -968,6 +1042,20 @@ static int restore_analytics(const struct config *cfg, const char *target, struc
     return rc;
 }
 
+/* Writes the restore into the restored database's audit log, when it has one. */
+static void audit_restore(const char *target, const char *from, int version)
+{
+    struct fmd_err e2 = {0};
+    struct db *db = NULL;
+    char *detail = cli_detail(json_pack("{s:s, s:i}", "from", from, "version", version));
+
+    if (db_open(target, 0, &db, &e2) ||
+        store_audit_cli(db, "backup.restore", NULL, NULL, 0, detail, &e2))
+        fprintf(stderr, "note: the restore is not in the audit log: %s\n", e2.msg);
+    db_close(db);
+    fmd_free(detail);
+}
+
 static int cmd_restore(int argc, char **argv)
 {
     struct config_extra x[] = {{"from", NULL, 0}, {NULL, NULL, 0}};
@@ -998,6 +1086,7 @@ static int cmd_restore(int argc, char **argv)
                 target);
         if (replaced[0])
             fprintf(stderr, "the replaced database is kept as %s\n", replaced);
+        audit_restore(target, x[0].value, info.version);
     }
     if (!rc && (rc = restore_analytics(&cfg, target, &err))) {
         char m[sizeof(err.msg)];

@@ -105,6 +105,42 @@ int api_write_failed(struct http_req *req);
 void api_answer_no_content(struct http_req *req);
 void *api_write_arg(struct http_req *req);
 
+/*
+ * The audit log (audit.c). Every non-GET request that is not a public one
+ * leaves one row: a write's row goes in the same transaction as the change
+ * (api_write), other answers' rows (denied, failed, changed nothing) are
+ * queued to the writer as the request ends. The action ("form.publish"),
+ * target and project come from the route, the ids in the path and the
+ * project api_require checked; a handler names what the path cannot.
+ */
+struct api_audit_ctx {
+    const struct principal *who;   /* NULL: not (yet) authenticated */
+    const char *actor_kind, *actor_id, *actor_name;  /* set without a principal */
+    const char *action;            /* NULL: derived from the route */
+    const char *target_type, *target_id, *project_id;
+    char client[48];
+    int written;                   /* the row went in with the change */
+};
+/* Names the request's target (a new object's id, say); strings are copied. */
+void api_audit_target(struct http_req *req, const char *type, const char *id);
+/* Names the action when the route's name would not say it well; copied. */
+void api_audit_action(struct http_req *req, const char *action);
+/* Names the request's project, when the handler knows it; copied. */
+void api_audit_project(struct http_req *req, const char *project_id);
+/* Names an actor without a principal (a login); strings are copied. */
+void api_audit_actor(struct http_req *req, const char *kind, const char *id, const char *name);
+/* Internal to the api layer: the request's context (made on first use), or NULL (no memory). */
+struct api_audit_ctx *api__audit(struct http_req *req);
+/* In a write job, after its change: appends the row there. 0 or FMD_E*. */
+int api__audit_in_write(struct http_req *req, struct db *db, int no_content,
+                        struct fmd_err *err);
+/* Back from a write: counts a written row, or forgets it if the commit failed. */
+void api__audit_written(struct http_req *req, int rc);
+/* As the request ends: queues the row of a request that wrote none. */
+void api__audit_finish(struct http_req *req);
+/* Registers formd_audit_events_total: 0 or FMD_ENOMEM. */
+int api__audit_metrics_init(void);
+
 /* Body helpers: parse the JSON object body or answer 400 and return NULL. */
 json_t *api_body_object(struct http_req *req);
 /* Rejects members of obj not in the NULL-terminated list: 0 or answered 400. */
@@ -172,5 +208,7 @@ void api_task_cancel(struct http_req *req);
 void api_queue_list(struct http_req *req);
 void api_queue_pause(struct http_req *req);
 void api_queue_resume(struct http_req *req);
+void api_audit_list(struct http_req *req);
+void api_audit_export(struct http_req *req);
 
 #endif

@@ -66,9 +66,15 @@ void api_login(struct http_req *req)
     }
     /* Unknown user and wrong password cost the same and answer the same. */
     if (!password_verify(rc ? NULL : hash, password) || rc) {
+        /* Audited without the email typed (it may be a password typed in the wrong box);
+         * an existing account attacked is named by its id, which only admins read. */
+        if (!rc)
+            api_audit_target(req, "user", l->user_id);
         http_problem(req, FMD_EUNAUTH, NULL, "wrong email or password", NULL);
         goto out;
     }
+    api_audit_actor(req, "session", l->user_id, email);
+    api_audit_target(req, "user", l->user_id);
     token_new_session(l->token);
     token_hash(l->token, l->hash);
     l->now = clock_wall_ms();

@@ -30,30 +30,62 @@ enum role role_parse(const char *s)
     return ROLE_NONE;
 }
 
-/* ---- read connection for the request ---- */
+/* ---- per-request state: the read connection and the audit context ---- */
 
-static void release_db(struct http_req *req)
+struct req_state {
+    struct db *db;
+    struct api_audit_ctx audit;
+};
+
+static void request_done(struct http_req *req)
 {
     struct app *app = req->app;
-    db_pool_put(app->pool, req->on_done_arg);
-    req->on_done_arg = NULL;
+    struct req_state *s = req->on_done_arg;
+    api__audit_finish(req);
+    if (s->db)
+        db_pool_put(app->pool, s->db);
+    s->db = NULL;
+}
+
+static struct req_state *state_of(struct http_req *req)
+{
+    struct req_state *s = req->on_done_arg;
+
+    if (s)
+        return s;
+    if (!(s = arena_alloc(&req->arena, sizeof(*s))))
+        return NULL;
+    memset(s, 0, sizeof(*s));
+    http_client_address(req, s->audit.client, sizeof(s->audit.client));
+    req->on_done_arg = s;
+    req->on_done = request_done;
+    return s;
+}
+
+struct api_audit_ctx *api__audit(struct http_req *req)
+{
+    struct req_state *s = state_of(req);
+    return s ? &s->audit : NULL;
 }
 
 struct db *api_db(struct http_req *req)
 {
     struct app *app = req->app;
     struct fmd_err err = {0};
-    struct db *db;
+    struct req_state *s = state_of(req);
 
-    if (req->on_done_arg)
-        return req->on_done_arg;
-    if (db_pool_get(app->pool, &db, &err)) {
+    if (!s) {
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+        return NULL;
+    }
+    if (s->db)
+        return s->db;
+    if (db_pool_get(app->pool, &s->db, &err)) {
+        s->db = NULL;
         http_problem(req, FMD_EUNAVAIL, NULL, err.msg, NULL);
         return NULL;
     }
-    req->on_done_arg = db;
-    req->on_done = release_db;
-    return db;
+    return s->db;
 }
 
 /* ---- authentication ---- */
@@ -112,6 +144,7 @@ struct principal *api_auth(struct http_req *req)
     struct db *db;
     int rc;
 
+    api__audit(req);    /* from here on the request is audited, denied or not */
     if (!h || strncasecmp(h, "Bearer ", 7) || !h[7]) {
         http_add_header(req, "WWW-Authenticate", "Bearer");
         http_problem(req, FMD_EUNAUTH, NULL, "send 'Authorization: Bearer <token>'", NULL);
@@ -137,6 +170,8 @@ struct principal *api_auth(struct http_req *req)
         http_problem(req, rc, NULL, "cannot check the token", NULL);
         return NULL;
     }
+    if (api__audit(req))
+        api__audit(req)->who = p;
     return p;
 }
 
@@ -164,6 +199,9 @@ int api_require(struct http_req *req, const struct principal *p, const char *pro
 {
     enum role have = api_role_on(p, project_id);
     char detail[128];
+
+    if (project_id && *project_id)
+        api_audit_project(req, project_id);
     if (have == ROLE_NONE) {
         api_not_found(req, what);
         return -1;
@@ -210,7 +248,11 @@ struct write_call {
 static int write_run(struct db *db, void *arg, struct fmd_err *err)
 {
     struct write_call *w = arg;
-    return w->fn(db, w->arg, err);
+    int rc = w->fn(db, w->arg, err);
+    /* The audit row commits with the change or not at all. */
+    if (!rc)
+        rc = api__audit_in_write(w->req, db, w->cont == api_answer_no_content, err);
+    return rc;
 }
 
 static void write_done(void *arg, int rc, const struct fmd_err *err)
@@ -231,6 +273,7 @@ static void write_resumed(struct http_req *req)
 {
     struct write_call *w = req->user;
     struct app *app = req->app;
+    api__audit_written(req, w->rc);
     if (!w->rc)
         queue_pool_wake(app->workers);
     w->cont(req);
@@ -245,6 +288,7 @@ void api_write(struct http_req *req, db_write_fn fn, void *arg, http_handler con
         http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
         return;
     }
+    api__audit(req);    /* made here, on the request's thread, not in the job */
     memset(w, 0, sizeof(*w));
     w->req = req;
     w->fn = fn;
@@ -291,7 +335,10 @@ void *api_write_arg(struct http_req *req)
 
 json_t *api_body_object(struct http_req *req)
 {
-    json_t *v = http_body_json(req);
+    json_t *v;
+
+    api__audit(req);    /* a management request refused for its body is audited too */
+    v = http_body_json(req);
     if (v && !json_is_object(v)) {
         json_decref(v);
         http_problem(req, FMD_EINVAL, NULL, "the request body must be a JSON object", NULL);

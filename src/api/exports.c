@@ -156,6 +156,7 @@ void api_export_create(struct http_req *req)
     snprintf(op->payload, sizeof(op->payload), "{\"export_id\":\"%s\"}", op->e.id);
     op->e.options = opts;
     opts = NULL;
+    api_audit_target(req, "export", op->e.id);
     api_write(req, create_write, op, created_answer);
 out:
     json_decref(opts);

@@ -306,6 +306,7 @@ void api_form_create(struct http_req *req)
     fmd_strlcpy(op->base_slug, op->form.slug, sizeof(op->base_slug));
     op->form.submission_limit = op->def.limit > 0 ? op->def.limit : 0;
     op->form.created_at = clock_wall_ms();
+    api_audit_target(req, "form", op->form.id);
     api_write(req, create_write, op, create_answer);
 out:
     json_decref(body);

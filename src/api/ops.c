@@ -65,7 +65,7 @@ int api_metrics_init(void)
                                  "How long the oldest runnable task has waited, per queue",
                                  METRIC_GAUGE, q, NULL, 0);
     }
-    if (metrics_process_init())
+    if (metrics_process_init() || api__audit_metrics_init())
         return FMD_ENOMEM;
     return m_requests && m_duration && m_inflight && m_batch && m_commit && m_db && m_uptime &&
                    m_qdepth && m_qrunning && m_qscheduled && m_qdiscarded && m_qage

@@ -81,6 +81,8 @@ void api_project_create(struct http_req *req)
     }
     id_new(p->id);
     p->now = clock_wall_ms();
+    api_audit_target(req, "project", p->id);
+    api_audit_project(req, p->id);
     api_write(req, project_write, p, project_created);
 out:
     json_decref(body);

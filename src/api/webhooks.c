@@ -180,6 +180,7 @@ void api_webhook_create(struct http_req *req)
         http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
         goto out;
     }
+    api_audit_target(req, "webhook", op->id);
     api_write(req, create_write, op, created_answer);
 out:
     json_decref(body);

@@ -346,6 +346,42 @@ static const char m9_down[] =
     "DROP TRIGGER task_runs_end;"
     "DROP TABLE task_runs;";
 
+/*
+ * audit_log: one row per management action (store/audit.h). Append only:
+ * the triggers refuse every UPDATE and DELETE, so rows can neither be
+ * rewritten nor pruned (there is no retention; docs/security.md). Dropping
+ * the table (migration down) does not fire them.
+ */
+static const char m12_up[] =
+    "CREATE TABLE audit_log ("
+    "  id TEXT PRIMARY KEY,"
+    "  at INTEGER NOT NULL,"
+    "  actor_kind TEXT NOT NULL,"
+    "  actor_id TEXT,"
+    "  actor_name TEXT,"
+    "  client TEXT,"
+    "  request_id TEXT,"
+    "  action TEXT NOT NULL,"
+    "  target_type TEXT,"
+    "  target_id TEXT,"
+    "  project_id TEXT,"
+    "  status INTEGER NOT NULL,"
+    "  outcome TEXT NOT NULL,"
+    "  detail TEXT);"
+    "CREATE INDEX audit_log_project ON audit_log(project_id, id);"
+    "CREATE INDEX audit_log_target ON audit_log(target_id, id);"
+    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN"
+    "  SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be changed');"
+    "  END;"
+    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN"
+    "  SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be deleted');"
+    "  END;";
+
+static const char m12_down[] =
+    "DROP TRIGGER audit_log_no_delete;"
+    "DROP TRIGGER audit_log_no_update;"
+    "DROP TABLE audit_log;";
+
 const struct migration db_migrations[] = {
     {1, "initial schema: projects, users, keys, sessions, forms, submissions", m1_up, m1_down},
     {2, "health_checks: the row /readyz writes", m2_up, m2_down},
@@ -356,6 +392,7 @@ const struct migration db_migrations[] = {
     {7, "exports of submissions and their files", m7_up, m7_down},
     {8, "ai_cache: results of AI completions", m8_up, m8_down},
     {9, "task_runs: the lease history of tasks", m9_up, m9_down},
+    {12, "audit_log: the append-only log of management actions", m12_up, m12_down},
 };
 
 const int db_migrations_count = sizeof(db_migrations) / sizeof(db_migrations[0]);

@@ -305,6 +305,42 @@ static const char m9_down[] =
     "DROP FUNCTION task_runs_log();"
     "DROP TABLE task_runs;";
 
+/*
+ * audit_log (see migrations.c): the same table; one trigger function refuses
+ * UPDATE and DELETE row by row and TRUNCATE for the whole table.
+ */
+static const char m12_up[] =
+    "CREATE TABLE audit_log ("
+    "  id TEXT PRIMARY KEY,"
+    "  at BIGINT NOT NULL,"
+    "  actor_kind TEXT NOT NULL,"
+    "  actor_id TEXT,"
+    "  actor_name TEXT,"
+    "  client TEXT,"
+    "  request_id TEXT,"
+    "  action TEXT NOT NULL,"
+    "  target_type TEXT,"
+    "  target_id TEXT,"
+    "  project_id TEXT,"
+    "  status BIGINT NOT NULL,"
+    "  outcome TEXT NOT NULL,"
+    "  detail TEXT);"
+    "CREATE INDEX audit_log_project ON audit_log(project_id, id);"
+    "CREATE INDEX audit_log_target ON audit_log(target_id, id);"
+    "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $f$"
+    " BEGIN"
+    "  RAISE EXCEPTION 'audit_log is append-only: rows cannot be %', lower(TG_OP)"
+    "    USING ERRCODE = 'insufficient_privilege';"
+    " END $f$;"
+    "CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log"
+    "  FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();"
+    "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();";
+
+static const char m12_down[] =
+    "DROP TABLE audit_log;"
+    "DROP FUNCTION audit_log_append_only();";
+
 const struct migration db_migrations_pg[] = {
     {1, "initial schema: projects, users, keys, sessions, forms, submissions", m1_up, m1_down},
     {2, "health_checks: the row /readyz writes", m2_up, m2_down},
@@ -315,6 +351,7 @@ const struct migration db_migrations_pg[] = {
     {7, "exports of submissions and their files", m7_up, m7_down},
     {8, "ai_cache: results of AI completions", m8_up, m8_down},
     {9, "task_runs: the lease history of tasks", m9_up, m9_down},
+    {12, "audit_log: the append-only log of management actions", m12_up, m12_down},
 };
 
 const int db_migrations_pg_count = sizeof(db_migrations_pg) / sizeof(db_migrations_pg[0]);
