@@ -55,6 +55,11 @@ static const struct http_route routes[] = {
     {HTTP_POST, "/v1/auth/login", api_login, "Log in with email and password"},
     {HTTP_POST, "/v1/auth/logout", api_logout, "End the current login session"},
     {HTTP_GET, "/v1/me", api_me, "Who the caller is"},
+    {HTTP_POST, "/v1/keys", api_key_create, "Create an API key (shown once)"},
+    {HTTP_GET, "/v1/keys", api_key_list, "List API keys, without their secrets"},
+    {HTTP_DELETE, "/v1/keys/{}", api_key_revoke, "Revoke an API key"},
+    {HTTP_GET, "/v1/sessions", api_session_list, "List login sessions"},
+    {HTTP_DELETE, "/v1/sessions/{}", api_session_delete, "End a login session"},
     {HTTP_POST, "/v1/projects", api_project_create, "Create a project"},
     {HTTP_GET, "/v1/projects", api_project_list, "List projects"},
     {HTTP_GET, "/v1/projects/{}", api_project_get, "Get a project"},
@@ -184,7 +189,7 @@ struct key_made {
 };
 
 static int make_key(struct db *db, const char *name, const char *role, const char *project,
-                    struct key_made *k, struct fmd_err *err)
+                    int64_t expires_at, struct key_made *k, struct fmd_err *err)
 {
     char prefix[TOKEN_PREFIX_LEN + 1], hash[TOKEN_HASH_HEX];
     int rc;
@@ -197,30 +202,64 @@ static int make_key(struct db *db, const char *name, const char *role, const cha
     token_new_key(k->key, prefix);
     token_hash(k->key, hash);
     id_new(k->id);
-    return store_key_create(db, k->id, prefix, hash, name, role, project, err);
+    return store_key_create(db, k->id, prefix, hash, name, role, project, expires_at, err);
+}
+
+/* "90d", "12h", "30m", "45s" or plain seconds into ms: 0, or FMD_EINVAL. */
+static int parse_duration(const char *s, int64_t *ms, struct fmd_err *err)
+{
+    static const struct { char unit; int64_t ms; } units[] = {
+        {'s', 1000}, {'m', 60000}, {'h', 3600000}, {'d', 86400000}, {'w', 604800000}};
+    char *end;
+    long long v;
+    size_t i;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || end == s || v <= 0 || v > 100000 || (*end && end[1]))
+        goto bad;
+    if (!*end) {
+        *ms = (int64_t)v * 1000;
+        return 0;
+    }
+    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (*end == units[i].unit) {
+            *ms = (int64_t)v * units[i].ms;
+            return 0;
+        }
+bad:
+    return fmd_errf(err, FMD_EINVAL, "duration '%s' is not a positive number followed by "
+                                     "s, m, h, d or w (e.g. 90d)", s);
 }
 
 static int cmd_admin_create_key(int argc, char **argv)
 {
-    struct config_extra x[] = {{"name", NULL, 0}, {"role", NULL, 0}, {"project", NULL, 0}, {NULL, NULL, 0}};
+    struct config_extra x[] = {{"name", NULL, 0}, {"role", NULL, 0}, {"project", NULL, 0},
+                               {"expires-in", NULL, 0}, {NULL, NULL, 0}};
     struct config cfg;
     struct fmd_err err = {0};
     struct key_made k;
     struct db *db;
     char target[4096];
+    int64_t ttl = 0;
     int rc;
 
     config_init(&cfg);
     rc = open_db(&cfg, argc, argv, 3, x, 1, &db, target, sizeof(target), &err);
     if (!rc && (!x[0].value || !x[1].value))
         rc = fmd_errf(&err, FMD_EINVAL, "usage: formd admin create-key --name NAME "
-                                        "--role admin|editor|reviewer|viewer [--project PID]");
+                                        "--role admin|editor|reviewer|viewer [--project PID] "
+                                        "[--expires-in DURATION, e.g. 90d]");
+    if (!rc && x[3].value)
+        rc = parse_duration(x[3].value, &ttl, &err);
     if (!rc) {
         /* The key and its audit row commit together. */
-        char *detail = cli_detail(json_pack("{s:s, s:s, s:s?}", "name", x[0].value, "role",
-                                            x[1].value, "project", x[2].value));
+        char *detail = cli_detail(json_pack("{s:s, s:s, s:s?, s:s?}", "name", x[0].value, "role",
+                                            x[1].value, "project", x[2].value, "expires_in",
+                                            x[3].value));
         if (!(rc = db_begin(db, &err)) &&
-            !(rc = make_key(db, x[0].value, x[1].value, x[2].value, &k, &err)) &&
+            !(rc = make_key(db, x[0].value, x[1].value, x[2].value,
+                            ttl ? clock_wall_ms() + ttl : 0, &k, &err)) &&
             !(rc = store_audit_cli(db, "key.create", "key", k.id, 0, detail, &err)))
             rc = db_commit(db, &err);
         if (rc) {
@@ -250,8 +289,11 @@ static int cmd_admin_revoke_key(int argc, char **argv)
     rc = open_db(&cfg, argc, argv, 3, x, 1, &db, target, sizeof(target), &err);
     if (!rc && !x[0].value)
         rc = fmd_errf(&err, FMD_EINVAL, "usage: formd admin revoke-key --key KEY|PREFIX|ID");
+    if (!rc && token_key_check(x[0].value, prefix) == TOKEN_KEY_BAD_CHECK)
+        rc = fmd_errf(&err, FMD_EINVAL, "the key's checksum does not match: it was mistyped "
+                                        "or cut short (its prefix or id names it too)");
     if (!rc) {
-        /* A whole key, its prefix or its id all name it. */
+        /* A whole key, its prefix or its id all name it; a key is never echoed. */
         which = token_key_prefix(x[0].value, prefix) ? prefix : x[0].value;
         if (!(rc = db_begin(db, &err)) && !(rc = store_key_revoke(db, which, &err)) &&
             !(rc = store_audit_cli(db, "key.revoke", "key", which, 0, NULL, &err)))
@@ -263,6 +305,52 @@ static int cmd_admin_revoke_key(int argc, char **argv)
     }
     if (!rc)
         fprintf(stderr, "formd: key revoked\n");
+    db_close(db);
+    config_release(&cfg);
+    return rc ? die(&err) : 0;
+}
+
+/* One key as a line of list-keys: id, prefix, name, role, project, times. */
+static void print_key_line(json_t *k)
+{
+    static const char *const cols[] = {"id", "prefix", "role", "project_id", "created_at",
+                                       "expires_at", "last_used_at", "revoked_at", NULL};
+    const char *const *c;
+    for (c = cols; *c; c++) {
+        const char *v = json_string_value(json_object_get(k, *c));
+        printf("%s\t", v ? v : "-");
+    }
+    printf("%s\n", json_string_value(json_object_get(k, "name")));
+}
+
+/* formd admin list-keys [--project PID]: every key, newest first, never a secret. */
+static int cmd_admin_list_keys(int argc, char **argv)
+{
+    struct config_extra x[] = {{"project", NULL, 0}, {NULL, NULL, 0}};
+    struct config cfg;
+    struct fmd_err err = {0};
+    struct db *db = NULL;
+    char target[4096], cursor[ID_LEN + 1] = "";
+    json_t *page = NULL, *item;
+    size_t i;
+    int rc;
+
+    config_init(&cfg);
+    rc = open_db(&cfg, argc, argv, 3, x, 1, &db, target, sizeof(target), &err);
+    if (!rc)
+        printf("id\tprefix\trole\tproject_id\tcreated_at\texpires_at\tlast_used_at\t"
+               "revoked_at\tname\n");
+    while (!rc && !(rc = store_key_list(db, x[0].value, cursor[0] ? cursor : NULL, 200, &page,
+                                        &err))) {
+        const char *next = json_string_value(json_object_get(page, "next_cursor"));
+        json_array_foreach(json_object_get(page, "items"), i, item)
+            print_key_line(item);
+        if (next)
+            fmd_strlcpy(cursor, next, sizeof(cursor));
+        json_decref(page);
+        if (!next)
+            break;
+    }
     db_close(db);
     config_release(&cfg);
     return rc ? die(&err) : 0;
@@ -494,10 +582,15 @@ static int first_admin_key(struct db *db, const struct config *cfg, struct fmd_e
     if ((rc = store_key_count_live(db, &live, err)) || live)
         return rc;
     snprintf(path, sizeof(path), "%s/admin.key", cfg->data_dir);
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return fmd_errf(err, FMD_EIO, "cannot write '%s': %s", path, strerror(errno));
-    if ((rc = db_begin(db, err)) || (rc = make_key(db, "first admin", "admin", NULL, &k, err)) ||
+    /* A file left there before keeps its mode through O_CREAT: make it 0600 now. */
+    if (fchmod(fd, 0600)) {
+        close(fd);
+        return fmd_errf(err, FMD_EIO, "cannot chmod 600 '%s': %s", path, strerror(errno));
+    }
+    if ((rc = db_begin(db, err)) || (rc = make_key(db, "first admin", "admin", NULL, 0, &k, err)) ||
         (rc = first_key_audit(db, k.id, err)) || (rc = db_commit(db, err))) {
         db_rollback(db);
         close(fd);
@@ -515,8 +608,46 @@ static int first_admin_key(struct db *db, const struct config *cfg, struct fmd_e
     return 0;
 }
 
+/* CORS applies to the public endpoints only: the management API is not for browsers. */
+static int cors_path(const char *path)
+{
+    return !strncmp(path, "/v1/public/", 11);
+}
+
+#define CORS_MAX_ORIGINS 32
+
+/*
+ * Splits --cors-origins (modified in place) into origins[]: each exactly
+ * "scheme://host[:port]", as browsers send Origin. 0 or FMD_EINVAL.
+ */
+static int parse_cors_origins(char *list, const char **origins, size_t *n, struct fmd_err *err)
+{
+    char *save = NULL, *o;
+
+    *n = 0;
+    for (o = strtok_r(list, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+        const char *host;
+        while (*o == ' ')
+            o++;
+        o[strcspn(o, " ")] = '\0';
+        if (!*o)
+            continue;
+        host = strstr(o, "://");
+        if ((strncmp(o, "https://", 8) && strncmp(o, "http://", 7)) || !host || !host[3] ||
+            strchr(host + 3, '/') || !strcmp(o, "*"))
+            return fmd_errf(err, FMD_EINVAL, "cors-origins: '%s' is not an origin such as "
+                                             "https://forms.example.org (no path, no '*')", o);
+        if (*n == CORS_MAX_ORIGINS)
+            return fmd_errf(err, FMD_EINVAL, "cors-origins: more than %d origins",
+                            CORS_MAX_ORIGINS);
+        origins[(*n)++] = o;
+    }
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
+    const char *cors[CORS_MAX_ORIGINS];
     struct config cfg;
     struct fmd_err err = {0};
     struct app app = {0};
@@ -562,6 +693,15 @@ static int cmd_serve(int argc, char **argv)
         o.nroutes = NROUTES;
         o.app = &app;
         o.observe = api_observe_request;
+        o.cors_origins = cors;
+        o.cors_path = cors_path;
+        o.cors_methods = "GET, POST";
+        o.cors_headers = "Content-Type, Idempotency-Key";
+        o.cors_max_age = 600;
+        o.hsts_max_age = cfg.hsts_max_age;
+        rc = parse_cors_origins(cfg.cors_origins, cors, &o.ncors_origins, &err);
+    }
+    if (!rc) {
         rc = http_server_start(&o, &app.server, &err);
     }
     if (!rc) {
@@ -1151,6 +1291,7 @@ static const struct command commands[] = {
     {"admin", "create-user", cmd_admin_create_user, "add a user with a role"},
     {"admin", "create-key", cmd_admin_create_key, "make an API key; prints it on stdout"},
     {"admin", "revoke-key", cmd_admin_revoke_key, "revoke an API key"},
+    {"admin", "list-keys", cmd_admin_list_keys, "list API keys (never their secrets)"},
     {"etl", NULL, cmd_etl, "bring the analytics database up to date [--rebuild]"},
     {"export", NULL, cmd_export, "--form ID --format F --out FILE: export submissions"},
     {"backup", NULL, cmd_backup, "--out FILE [--force]: a consistent copy, while serving"},

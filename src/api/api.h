@@ -58,6 +58,8 @@ struct principal {
     char id[ID_LEN + 1];           /* key id or user id */
     char name[128];                /* key name or user email */
     char session_hash[65];
+    char session_id[ID_LEN + 1];   /* the login session's id, "" for a key */
+    int64_t expires_at;            /* a key's expiry (Unix ms), 0: never or a session */
     struct grant grants[PRINCIPAL_MAX_GRANTS];
     int ngrants;
 };
@@ -153,6 +155,13 @@ int api_cursor(struct http_req *req, const char **cursor);
 /* An RFC 3339 member of body into *ms (absent or null: 0): 0, or answered 400. */
 int api_time_member(struct http_req *req, const json_t *body, const char *name, int64_t *ms);
 
+struct store_key;
+/*
+ * Records, off the request's path, that key was used at now: at most once a
+ * minute per key, through the writer without waiting (keys.c).
+ */
+void api__key_used(struct http_req *req, const struct store_key *key, int64_t now);
+
 /* 1 if s is a display name: 1..200 bytes, no control characters. */
 int api__valid_name(const char *s);
 
@@ -160,6 +169,11 @@ int api__valid_name(const char *s);
 void api_login(struct http_req *req);
 void api_logout(struct http_req *req);
 void api_me(struct http_req *req);
+void api_key_create(struct http_req *req);
+void api_key_list(struct http_req *req);
+void api_key_revoke(struct http_req *req);
+void api_session_list(struct http_req *req);
+void api_session_delete(struct http_req *req);
 void api_project_create(struct http_req *req);
 void api_project_list(struct http_req *req);
 void api_project_get(struct http_req *req);

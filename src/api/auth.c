@@ -12,6 +12,7 @@
 #include "core/banned.h"
 
 struct login {
+    char id[ID_LEN + 1];
     char token[TOKEN_SESSION_LEN + 1];
     char hash[TOKEN_HASH_HEX];
     char user_id[ID_LEN + 1];
@@ -21,7 +22,7 @@ struct login {
 static int login_write(struct db *db, void *arg, struct fmd_err *err)
 {
     struct login *l = arg;
-    return store_session_create(db, l->hash, l->user_id, l->now, l->expires, err);
+    return store_session_create(db, l->id, l->hash, l->user_id, l->now, l->expires, err);
 }
 
 static void login_answer(struct http_req *req)
@@ -29,8 +30,8 @@ static void login_answer(struct http_req *req)
     struct login *l = api_write_arg(req);
     if (api_write_failed(req))
         return;
-    http_send_json(req, 200, json_pack("{s:s, s:o}", "token", l->token, "expires_at",
-                                       rows_time(l->expires)));
+    http_send_json(req, 200, json_pack("{s:s, s:o, s:s}", "token", l->token, "expires_at",
+                                       rows_time(l->expires), "session_id", l->id));
 }
 
 void api_login(struct http_req *req)
@@ -75,6 +76,7 @@ void api_login(struct http_req *req)
     }
     api_audit_actor(req, "session", l->user_id, email);
     api_audit_target(req, "user", l->user_id);
+    id_new(l->id);
     token_new_session(l->token);
     token_hash(l->token, l->hash);
     l->now = clock_wall_ms();
@@ -96,7 +98,7 @@ void api_logout(struct http_req *req)
         return;
     if (p->kind != PRINCIPAL_SESSION) {
         http_problem(req, FMD_EINVAL, NULL, "only login sessions can log out; revoke keys "
-                                            "with 'formd admin revoke-key'", NULL);
+                                            "with DELETE /v1/keys/{id}", NULL);
         return;
     }
     api_write(req, logout_write, p->session_hash, api_answer_no_content);

@@ -95,6 +95,7 @@ static int auth_key(struct http_req *req, struct db *db, const char *token, stru
     struct store_key key;
     struct fmd_err err = {0};
     char prefix[TOKEN_PREFIX_LEN + 1], hash[TOKEN_HASH_HEX];
+    int64_t now = clock_wall_ms();
     int rc;
 
     if (!token_key_prefix(token, prefix))
@@ -102,9 +103,12 @@ static int auth_key(struct http_req *req, struct db *db, const char *token, stru
     if ((rc = store_key_by_prefix(db, prefix, &key, &err)))
         return rc == FMD_ENOTFOUND ? FMD_EUNAUTH : rc;
     token_hash(token, hash);
-    if (!token_hash_equal(hash, key.secret_hash) || key.revoked)
+    if (!token_hash_equal(hash, key.secret_hash) || key.revoked ||
+        (key.expires_at && key.expires_at <= now))
         return FMD_EUNAUTH;
+    api__key_used(req, &key, now);
     p->kind = PRINCIPAL_KEY;
+    p->expires_at = key.expires_at;
     fmd_strlcpy(p->id, key.id, sizeof(p->id));
     fmd_strlcpy(p->name, key.name, sizeof(p->name));
     fmd_strlcpy(p->grants[0].project_id, key.project_id, sizeof(p->grants[0].project_id));
@@ -123,7 +127,8 @@ static int auth_session(struct http_req *req, struct db *db, const char *token,
     if (!token_is_session(token))
         return FMD_EUNAUTH;
     token_hash(token, p->session_hash);
-    rc = store_session_user(db, p->session_hash, clock_wall_ms(), p->id, p->name, &err);
+    rc = store_session_user(db, p->session_hash, clock_wall_ms(), p->id, p->name, p->session_id,
+                            &err);
     if (rc)
         return rc == FMD_ENOTFOUND ? FMD_EUNAUTH : rc;
     if ((rc = store_user_grants(db, p->id, g, PRINCIPAL_MAX_GRANTS, &n, &err)))
@@ -140,6 +145,7 @@ static int auth_session(struct http_req *req, struct db *db, const char *token,
 struct principal *api_auth(struct http_req *req)
 {
     const char *h = http_header(req, "Authorization");
+    char prefix[TOKEN_PREFIX_LEN + 1];
     struct principal *p;
     struct db *db;
     int rc;
@@ -153,6 +159,13 @@ struct principal *api_auth(struct http_req *req)
     h += 7;
     while (*h == ' ')
         h++;
+    /* A key whose checksum fails was mistyped or forged: no database look-up needed. */
+    if (token_key_check(h, prefix) == TOKEN_KEY_BAD_CHECK) {
+        http_add_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        http_problem(req, FMD_EUNAUTH, NULL, "the API key's checksum does not match: it was "
+                                             "mistyped or cut short", NULL);
+        return NULL;
+    }
     if (!(db = api_db(req)))
         return NULL;
     if (!(p = arena_alloc(&req->arena, sizeof(*p)))) {

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/mem.h"
 #include "core/banned.h"
@@ -66,6 +68,8 @@ static const struct option_row options[] = {
     {"backup-dir", OPT_STR, OFF(backup_dir), 0, 0, "", 0, "directory for periodic backups (empty: DATA_DIR/backups)"},
     {"backup-every", OPT_STR, OFF(backup_every), 0, 0, "@daily", 0, "cron schedule (UTC) of periodic backups, e.g. '0 3 * * *' ('off': none)"},
     {"backup-keep", OPT_INT, OFF(backup_keep), 1, 100000, "7", 0, "newest periodic backups kept"},
+    {"cors-origins", OPT_STR, OFF(cors_origins), 0, 0, "", 0, "comma-separated exact origins (https://forms.example.org) that may call /v1/public/ from a browser (empty: no CORS)"},
+    {"hsts-max-age", OPT_INT, OFF(hsts_max_age), 0, 63072000, "0", 0, "seconds of Strict-Transport-Security to send, when clients reach formd over HTTPS only (0: none)"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -199,6 +203,47 @@ static void env_name(const char *opt, const char *suffix, char *out, size_t cap)
         out[i] = out[i] == '-' ? '_' : (char)toupper((unsigned char)out[i]);
 }
 
+/*
+ * Refuses a secret file others could read, or one that someone else could
+ * have written (not owned by this user or root), as ssh does for its keys.
+ */
+static int check_secret_file(const char *var, const char *path, struct fmd_err *err)
+{
+    const char *creds = getenv("CREDENTIALS_DIRECTORY");
+    size_t n = creds ? strlen(creds) : 0;
+    struct stat st;
+
+    if (n && !strncmp(path, creds, n) && path[n] == '/')
+        return 0;
+    if (stat(path, &st))
+        return fmd_errf(err, FMD_EINVAL, "%s: cannot read '%s': %s", var, path,
+                        strerror(errno));
+    if (st.st_uid != geteuid() && st.st_uid != 0)
+        return fmd_errf(err, FMD_EINVAL, "%s: '%s' belongs to uid %ld, not to this user "
+                        "(uid %ld): chown it to this user and chmod 600 '%s'", var, path,
+                        (long)st.st_uid, (long)geteuid(), path);
+    if (st.st_mode & 077)
+        return fmd_errf(err, FMD_EINVAL, "%s: '%s' can be read by other users (mode %04o): "
+                        "chmod 600 '%s'", var, path, (unsigned)(st.st_mode & 07777), path);
+    return 0;
+}
+
+int config_has_password(const char *value)
+{
+    const char *scheme = strstr(value, "://"), *at, *end;
+
+    if (strstr(value, "password="))
+        return 1;
+    if (!scheme)
+        return 0;
+    scheme += 3;
+    end = scheme + strcspn(scheme, "/?#");
+    at = memchr(scheme, '@', (size_t)(end - scheme));
+    /* user:PASSWORD@host; a bare user@host or an empty password is no secret. */
+    return at && memchr(scheme, ':', (size_t)(at - scheme)) &&
+           ((const char *)memchr(scheme, ':', (size_t)(at - scheme)))[1] != '@';
+}
+
 static int read_secret_file(const char *path, char *out, size_t cap)
 {
     FILE *f = fopen(path, "r");
@@ -227,6 +272,8 @@ static int load_env(struct config *c, struct fmd_err *err)
         env_name(options[i].name, "_FILE", name, sizeof(name));
         if (!(v = getenv(name)))
             continue;
+        if ((rc = check_secret_file(name, v, err)))
+            return rc;
         if (read_secret_file(v, secret, sizeof(secret)))
             return fmd_errf(err, FMD_EINVAL, "%s: cannot read '%s'", name, v);
         rc = apply(c, &options[i], secret, name, err);
@@ -249,6 +296,7 @@ int config_load(struct config *c, int argc, char **argv, int first,
                 struct config_extra *extras, struct fmd_err *err)
 {
     const char *file = getenv("FORMD_CONFIG");
+    char name[96];
     int i, rc;
 
     for (i = first; i < argc; i++)
@@ -298,6 +346,12 @@ int config_load(struct config *c, int argc, char **argv, int first,
             val = argv[++i];
         else
             return fmd_errf(err, FMD_EINVAL, "option '--%s' needs a value", o->name);
+        if (o->secret && config_has_password(val)) {
+            env_name(o->name, "", name, sizeof(name));
+            return fmd_errf(err, FMD_EINVAL, "option '--%s' holds a password, and the command "
+                            "line is visible to every local user: put the value in a file "
+                            "(mode 0600) named by %s_FILE, or in %s", o->name, name, name);
+        }
         if ((rc = apply(c, o, val, "command line", err)))
             return rc;
     }

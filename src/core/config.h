@@ -7,6 +7,13 @@
  * environment (FORMD_NAME, and FORMD_NAME_FILE for secrets: the file's first
  * line), and command-line flags (--name value or --name=value). A value out
  * of bounds is an error naming the option and where it came from.
+ *
+ * Secrets stay off the command line, which any local user can read in
+ * /proc/PID/cmdline: a secret option's flag is refused when its value holds
+ * a password (user:PASSWORD@ in a URL, or password=). A *_FILE must be
+ * readable by its owner only (mode 0600 or 0400) and owned by this user or
+ * root, as ssh asks of its keys; files systemd hands over in
+ * $CREDENTIALS_DIRECTORY are systemd's to protect and are not checked.
  */
 #ifndef FMD_CORE_CONFIG_H
 #define FMD_CORE_CONFIG_H
@@ -49,6 +56,8 @@ struct config {
     char *backup_dir;        /* periodic backups go here ("": <data_dir>/backups) */
     char *backup_every;      /* their cron schedule ("" or "off": none) */
     long backup_keep;        /* newest periodic backups kept */
+    char *cors_origins;      /* comma-separated exact origins for /v1/public ("": no CORS) */
+    long hsts_max_age;       /* Strict-Transport-Security max-age (0: not sent) */
 };
 
 /* Fills c with defaults. */
@@ -74,6 +83,9 @@ int config_load(struct config *c, int argc, char **argv, int first,
 /* Sets one option by name from a string; 0 or FMD_EINVAL. */
 int config_set(struct config *c, const char *name, const char *value,
                const char *origin, struct fmd_err *err);
+
+/* 1 if value, a secret option's, holds a password (user:pass@ or password=). */
+int config_has_password(const char *value);
 
 /* Prints every option with its default and help, for --help. */
 void config_usage(void);

@@ -76,9 +76,14 @@ int json_parse(const char *s, size_t n, const struct json_limits *lim,
     if (rc)
         return rc;
     *out = json_loadb(s, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
-    if (!*out)
+    if (!*out) {
+        /* Jansson quotes the text "near" the error: it may be a password. */
+        char *near = strstr(je.text, " near '");
+        if (near)
+            *near = '\0';
         return fmd_errf(err, FMD_EINVAL, "malformed JSON at line %d column %d: %s",
                         je.line, je.column, je.text);
+    }
     return 0;
 }
 

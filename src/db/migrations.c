@@ -347,6 +347,32 @@ static const char m9_down[] =
     "DROP TABLE task_runs;";
 
 /*
+ * m11: API key expiry and last use; session ids.
+ * - api_keys.expires_at (NULL: never) is checked on every authentication;
+ *   api_keys.last_used_at is written at most once a minute per key, off the
+ *   request's path (api/keys.c).
+ * - sessions.id names a session in listings and DELETE /v1/sessions/{id},
+ *   so the token (or its hash) is never shown. Sessions made before have no
+ *   id and are ended here: their users log in again once.
+ */
+static const char m11_up[] =
+    "ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;"
+    "ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;"
+    "CREATE INDEX api_keys_project ON api_keys(project_id, id);"
+    "DELETE FROM sessions;"
+    "ALTER TABLE sessions ADD COLUMN id TEXT;"
+    "CREATE UNIQUE INDEX sessions_id ON sessions(id);"
+    "CREATE INDEX sessions_user ON sessions(user_id, id);";
+
+static const char m11_down[] =
+    "DROP INDEX sessions_user;"
+    "DROP INDEX sessions_id;"
+    "ALTER TABLE sessions DROP COLUMN id;"
+    "DROP INDEX api_keys_project;"
+    "ALTER TABLE api_keys DROP COLUMN last_used_at;"
+    "ALTER TABLE api_keys DROP COLUMN expires_at;";
+
+/*
  * audit_log: one row per management action (store/audit.h). Append only:
  * the triggers refuse every UPDATE and DELETE, so rows can neither be
  * rewritten nor pruned (there is no retention; docs/security.md). Dropping
@@ -392,6 +418,7 @@ const struct migration db_migrations[] = {
     {7, "exports of submissions and their files", m7_up, m7_down},
     {8, "ai_cache: results of AI completions", m8_up, m8_down},
     {9, "task_runs: the lease history of tasks", m9_up, m9_down},
+    {11, "API key expiry and last use, session ids", m11_up, m11_down},
     {12, "audit_log: the append-only log of management actions", m12_up, m12_down},
 };
 

@@ -26,6 +26,8 @@
 
 enum http_method {
     HTTP_GET = 1, HTTP_POST = 2, HTTP_PUT = 4, HTTP_PATCH = 8, HTTP_DELETE = 16,
+    /* Never in a route: the server answers OPTIONS itself (Allow, CORS preflight). */
+    HTTP_OPTIONS = 32,
 };
 
 #define HTTP_MAX_PARAMS 4
@@ -154,6 +156,21 @@ struct http_server_opts {
     void *app;
     /* Called after each request with its route pattern (or NULL) and status. */
     void (*observe)(const char *route, const char *method, int status, double seconds);
+    /*
+     * CORS, off when ncors_origins is 0. A request whose Origin is exactly
+     * one of cors_origins, to a path cors_path accepts, is answered with
+     * Access-Control-Allow-Origin: <that origin> (never "*", never
+     * credentials); its preflight OPTIONS gets 204 with the methods and
+     * headers below. The server keeps the pointers: they must outlive it.
+     */
+    const char *const *cors_origins;
+    size_t ncors_origins;
+    int (*cors_path)(const char *path);
+    const char *cors_methods;         /* e.g. "GET, POST" */
+    const char *cors_headers;         /* e.g. "Content-Type, Idempotency-Key" */
+    int cors_max_age;                 /* seconds a preflight answer may be cached */
+    /* Strict-Transport-Security max-age in seconds; 0: not sent (plain HTTP). */
+    long hsts_max_age;
 };
 
 struct http_server;

@@ -13,6 +13,7 @@ const char *http_method_name(enum http_method m)
     case HTTP_PUT: return "PUT";
     case HTTP_PATCH: return "PATCH";
     case HTTP_DELETE: return "DELETE";
+    case HTTP_OPTIONS: return "OPTIONS";
     }
     return "?";
 }

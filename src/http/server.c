@@ -12,6 +12,8 @@
  *   watchdog thread shuts down the socket of any connection whose current
  *   request has run past its deadline;
  * - request ids, W3C trace context, security headers on every response;
+ * - OPTIONS answered here (Allow), with CORS for the origins and paths the
+ *   application names (http_server_opts), off by default;
  * - suspension of a request while its write waits for the group commit.
  */
 #include "http/http.h"
@@ -291,6 +293,8 @@ static int parse_method(const char *m)
         return HTTP_PATCH;
     if (!strcmp(m, "DELETE"))
         return HTTP_DELETE;
+    if (!strcmp(m, "OPTIONS"))
+        return HTTP_OPTIONS;
     return 0;
 }
 
@@ -352,6 +356,11 @@ static int check_request(struct http_server *s, struct http_req *req, const char
         break;
     case HTTP_MATCH_BAD_METHOD:
         allow_header(req, allowed);
+        /* OPTIONS of an existing resource: its methods (and CORS, in queue_answer). */
+        if (req->method == HTTP_OPTIONS) {
+            http_send_empty(req, 204);
+            return 1;
+        }
         http_problem(req, FMD_EMETHOD, NULL, "this resource does not support that method", NULL);
         return 1;
     case HTTP_MATCH_NOT_FOUND:
@@ -391,6 +400,67 @@ static int check_request(struct http_server *s, struct http_req *req, const char
 
 static void watch_extend(struct http_server *s, struct MHD_Connection *conn, int64_t ms);
 
+/* The request's Origin when CORS allows it for this path, else NULL. */
+static const char *cors_origin(struct http_server *s, struct http_req *req)
+{
+    const char *origin;
+    size_t i;
+
+    if (!s->o.ncors_origins || !s->o.cors_path || !s->o.cors_path(req->path) ||
+        !(origin = http_header(req, "Origin")))
+        return NULL;
+    for (i = 0; i < s->o.ncors_origins; i++)
+        if (!strcmp(origin, s->o.cors_origins[i]))
+            return origin;
+    return NULL;
+}
+
+/*
+ * CORS headers: Vary: Origin on every answer of a CORS path (the answer
+ * depends on Origin), the allowed origin when it matches, and for a
+ * preflight what may follow.
+ */
+static void add_cors(struct http_server *s, struct http_req *req, struct MHD_Response *r)
+{
+    const char *origin;
+    char age[24];
+
+    if (!s->o.ncors_origins || !s->o.cors_path || !s->o.cors_path(req->path))
+        return;
+    MHD_add_response_header(r, "Vary", "Origin");
+    if (!(origin = cors_origin(s, req)))
+        return;
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+    if (req->method != HTTP_OPTIONS)
+        return;
+    snprintf(age, sizeof(age), "%d", s->o.cors_max_age);
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", s->o.cors_methods);
+    MHD_add_response_header(r, "Access-Control-Allow-Headers", s->o.cors_headers);
+    MHD_add_response_header(r, "Access-Control-Max-Age", age);
+}
+
+/*
+ * The headers every answer carries (OWASP REST Security Cheat Sheet): no
+ * sniffing, no framing, no resource loading if a browser ever renders one
+ * as a document, no referrer, no caching; HSTS when the operator says the
+ * server is reached over HTTPS. No Server header: MHD sends none.
+ */
+static void add_security_headers(struct http_server *s, struct MHD_Response *r)
+{
+    char hsts[48];
+
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'none'; frame-ancestors 'none'");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (s->o.hsts_max_age > 0) {
+        snprintf(hsts, sizeof(hsts), "max-age=%ld", s->o.hsts_max_age);
+        MHD_add_response_header(r, "Strict-Transport-Security", hsts);
+    }
+}
+
 static enum MHD_Result queue_answer(struct http_server *s, struct http_req *req)
 {
     struct MHD_Response *r;
@@ -423,11 +493,8 @@ static enum MHD_Result queue_answer(struct http_server *s, struct http_req *req)
     snprintf(tp, sizeof(tp), "00-%s-%s-01", req->trace_id, req->span_id);
     MHD_add_response_header(r, "X-Request-Id", req->request_id);
     MHD_add_response_header(r, "traceparent", tp);
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    MHD_add_response_header(r, "Content-Security-Policy", "frame-ancestors 'none'");
-    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
+    add_security_headers(s, r);
+    add_cors(s, req, r);
     if (req->close_after)
         MHD_add_response_header(r, "Connection", "close");
     ret = MHD_queue_response(req->conn, (unsigned)req->status, r);

@@ -14,25 +14,29 @@ static void copy_col(struct db_stmt *st, int col, char *out, size_t cap)
     fmd_strlcpy(out, db_col_text(st, col), cap);
 }
 
-int store_key_by_prefix(struct db *db, const char *prefix, struct store_key *key,
-                        struct fmd_err *err)
+#define KEY_COLUMNS "id, prefix, name, secret_hash, role, project_id, revoked_at IS NOT NULL, " \
+                    "expires_at, last_used_at FROM api_keys "
+
+/* One key by the column `where` names: 0, FMD_ENOTFOUND, or a database error. */
+static int key_by(struct db *db, const char *sql, const char *value, struct store_key *key,
+                  struct fmd_err *err)
 {
     struct db_stmt *st;
-    int rc = db_prepare(db,
-                        "SELECT id, name, secret_hash, role, project_id, revoked_at IS NOT NULL "
-                        "FROM api_keys WHERE prefix = $1",
-                        &st, err);
+    int rc = db_prepare(db, sql, &st, err);
     if (rc)
         return rc;
-    db_bind_text(st, 1, prefix);
+    db_bind_text(st, 1, value);
     rc = db_step(st, err);
     if (rc == 1) {
         copy_col(st, 0, key->id, sizeof(key->id));
-        copy_col(st, 1, key->name, sizeof(key->name));
-        copy_col(st, 2, key->secret_hash, sizeof(key->secret_hash));
-        copy_col(st, 3, key->role, sizeof(key->role));
-        copy_col(st, 4, key->project_id, sizeof(key->project_id));
-        key->revoked = (int)db_col_int(st, 5);
+        copy_col(st, 1, key->prefix, sizeof(key->prefix));
+        copy_col(st, 2, key->name, sizeof(key->name));
+        copy_col(st, 3, key->secret_hash, sizeof(key->secret_hash));
+        copy_col(st, 4, key->role, sizeof(key->role));
+        copy_col(st, 5, key->project_id, sizeof(key->project_id));
+        key->revoked = (int)db_col_int(st, 6);
+        key->expires_at = db_col_null(st, 7) ? 0 : db_col_int(st, 7);
+        key->last_used_at = db_col_null(st, 8) ? 0 : db_col_int(st, 8);
         rc = 0;
     } else if (rc == 0) {
         rc = fmd_errf(err, FMD_ENOTFOUND, "no such key");
@@ -41,14 +45,87 @@ int store_key_by_prefix(struct db *db, const char *prefix, struct store_key *key
     return rc;
 }
 
+int store_key_by_prefix(struct db *db, const char *prefix, struct store_key *key,
+                        struct fmd_err *err)
+{
+    return key_by(db, "SELECT " KEY_COLUMNS "WHERE prefix = $1", prefix, key, err);
+}
+
+int store_key_get(struct db *db, const char *id, struct store_key *key, struct fmd_err *err)
+{
+    return key_by(db, "SELECT " KEY_COLUMNS "WHERE id = $1", id, key, err);
+}
+
+/* A key's listing item: what an admin may see, never the secret or its hash. */
+static json_t *key_row(struct db_stmt *st)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "id", db_col_text(st, 0),
+                     "name", db_col_text(st, 1), "prefix", db_col_text(st, 2), "role",
+                     db_col_text(st, 3), "project_id", rows_str_or_null(st, 4), "created_at",
+                     rows_time(db_col_int(st, 5)), "expires_at", rows_time_or_null(st, 6),
+                     "last_used_at", rows_time_or_null(st, 7), "revoked_at",
+                     rows_time_or_null(st, 8));
+}
+
+#define KEY_LIST_COLUMNS "SELECT id, name, prefix, role, project_id, created_at, expires_at, " \
+                         "last_used_at, revoked_at FROM api_keys "
+
+int store_key_list(struct db *db, const char *project_id, const char *cursor, int limit,
+                   json_t **page, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db,
+                        KEY_LIST_COLUMNS
+                        "WHERE (CAST($1 AS TEXT) IS NULL OR project_id = $1) "
+                        "AND (CAST($2 AS TEXT) IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+                        &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, project_id);
+    db_bind_text(st, 2, cursor);
+    db_bind_int(st, 3, limit + 1);
+    return rows_page(st, limit, key_row, page, err);
+}
+
+int store_key_json(struct db *db, const char *id, json_t **out, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db, KEY_LIST_COLUMNS "WHERE id = $1", &st, err);
+    *out = NULL;
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, id);
+    rc = db_step(st, err);
+    if (rc == 1)
+        rc = (*out = key_row(st)) ? 0 : fmd_errf(err, FMD_ENOMEM, "out of memory");
+    else if (rc == 0)
+        rc = fmd_errf(err, FMD_ENOTFOUND, "no such key");
+    db_done(st);
+    return rc;
+}
+
+int store_key_touch(struct db *db, const char *id, int64_t now, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db,
+                        "UPDATE api_keys SET last_used_at = $2 "
+                        "WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+                        &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, id);
+    db_bind_int(st, 2, now);
+    return rows_exec(st, err);
+}
+
 int store_key_create(struct db *db, const char *id, const char *prefix, const char *hash,
                      const char *name, const char *role, const char *project_id,
-                     struct fmd_err *err)
+                     int64_t expires_at, struct fmd_err *err)
 {
     struct db_stmt *st;
     int rc = db_prepare(db,
                         "INSERT INTO api_keys (id, prefix, secret_hash, name, role, project_id, "
-                        "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        "created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                         &st, err);
     if (rc)
         return rc;
@@ -59,6 +136,10 @@ int store_key_create(struct db *db, const char *id, const char *prefix, const ch
     db_bind_text(st, 5, role);
     db_bind_text(st, 6, project_id && *project_id ? project_id : NULL);
     db_bind_int(st, 7, clock_wall_ms());
+    if (expires_at > 0)
+        db_bind_int(st, 8, expires_at);
+    else
+        db_bind_null(st, 8);
     return rows_exec(st, err);
 }
 
@@ -167,13 +248,14 @@ int store_user_grants(struct db *db, const char *user_id, struct store_grant *g,
     return rc < 0 ? rc : 0;
 }
 
-int store_session_create(struct db *db, const char *token_hash, const char *user_id,
-                         int64_t now, int64_t expires, struct fmd_err *err)
+int store_session_create(struct db *db, const char *id, const char *token_hash,
+                         const char *user_id, int64_t now, int64_t expires,
+                         struct fmd_err *err)
 {
     struct db_stmt *st;
     int rc = db_prepare(db,
-                        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) "
-                        "VALUES ($1, $2, $3, $4)",
+                        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, id) "
+                        "VALUES ($1, $2, $3, $4, $5)",
                         &st, err);
     if (rc)
         return rc;
@@ -181,6 +263,7 @@ int store_session_create(struct db *db, const char *token_hash, const char *user
     db_bind_text(st, 2, user_id);
     db_bind_int(st, 3, now);
     db_bind_int(st, 4, expires);
+    db_bind_text(st, 5, id);
     if ((rc = rows_exec(st, err)))
         return rc;
     /* Expired sessions go as new ones come, so the table stays small. */
@@ -191,11 +274,13 @@ int store_session_create(struct db *db, const char *token_hash, const char *user
 }
 
 int store_session_user(struct db *db, const char *token_hash, int64_t now,
-                       char user_id[ID_LEN + 1], char email[128], struct fmd_err *err)
+                       char user_id[ID_LEN + 1], char email[128], char session_id[ID_LEN + 1],
+                       struct fmd_err *err)
 {
     struct db_stmt *st;
     int rc = db_prepare(db,
-                        "SELECT u.id, u.email FROM sessions s JOIN users u ON u.id = s.user_id "
+                        "SELECT u.id, u.email, s.id FROM sessions s "
+                        "JOIN users u ON u.id = s.user_id "
                         "WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
                         &st, err);
     if (rc)
@@ -206,6 +291,8 @@ int store_session_user(struct db *db, const char *token_hash, int64_t now,
     if (rc == 1) {
         copy_col(st, 0, user_id, ID_LEN + 1);
         copy_col(st, 1, email, 128);
+        if (session_id)
+            copy_col(st, 2, session_id, ID_LEN + 1);
         rc = 0;
     } else if (rc == 0) {
         rc = fmd_errf(err, FMD_ENOTFOUND, "no such session");
@@ -222,6 +309,75 @@ int store_session_delete(struct db *db, const char *token_hash, struct fmd_err *
         return rc;
     db_bind_text(st, 1, token_hash);
     return rows_exec(st, err);
+}
+
+static json_t *session_row(struct db_stmt *st)
+{
+    return json_pack("{s:s, s:o, s:o}", "id", db_col_text(st, 0), "created_at",
+                     rows_time(db_col_int(st, 1)), "expires_at", rows_time(db_col_int(st, 2)));
+}
+
+int store_session_list(struct db *db, const char *user_id, int64_t now, const char *cursor,
+                       int limit, json_t **page, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db,
+                        "SELECT id, created_at, expires_at FROM sessions "
+                        "WHERE user_id = $1 AND id IS NOT NULL AND expires_at > $2 "
+                        "AND (CAST($3 AS TEXT) IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
+                        &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, user_id);
+    db_bind_int(st, 2, now);
+    db_bind_text(st, 3, cursor);
+    db_bind_int(st, 4, limit + 1);
+    return rows_page(st, limit, session_row, page, err);
+}
+
+int store_session_owner(struct db *db, const char *id, int64_t now, char user_id[ID_LEN + 1],
+                        struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db, "SELECT user_id FROM sessions WHERE id = $1 AND expires_at > $2",
+                        &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, id);
+    db_bind_int(st, 2, now);
+    rc = db_step(st, err);
+    if (rc == 1) {
+        copy_col(st, 0, user_id, ID_LEN + 1);
+        rc = 0;
+    } else if (rc == 0) {
+        rc = fmd_errf(err, FMD_ENOTFOUND, "no such session");
+    }
+    db_done(st);
+    return rc;
+}
+
+int store_session_delete_id(struct db *db, const char *id, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db, "DELETE FROM sessions WHERE id = $1", &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, id);
+    if ((rc = rows_exec(st, err)))
+        return rc;
+    return db_changes(db) ? 0 : fmd_errf(err, FMD_ENOTFOUND, "no such session");
+}
+
+int store_user_exists(struct db *db, const char *id, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db, "SELECT 1 FROM users WHERE id = $1", &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, id);
+    rc = db_step(st, err);
+    db_done(st);
+    return rc;
 }
 
 int store_project_exists(struct db *db, const char *id, struct fmd_err *err)

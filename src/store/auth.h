@@ -8,6 +8,7 @@
 #ifndef FMD_STORE_AUTH_H
 #define FMD_STORE_AUTH_H
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "core/id.h"
@@ -15,11 +16,14 @@
 
 struct store_key {
     char id[ID_LEN + 1];
+    char prefix[16];
     char name[128];
     char secret_hash[65];
     char role[16];
     char project_id[ID_LEN + 1];   /* "" for every project */
     int revoked;
+    int64_t expires_at;            /* Unix ms, 0: never */
+    int64_t last_used_at;          /* Unix ms, 0: never used */
 };
 
 struct store_grant {
@@ -30,9 +34,24 @@ struct store_grant {
 /* 0 and *key filled, FMD_ENOTFOUND, or a database error. */
 int store_key_by_prefix(struct db *db, const char *prefix, struct store_key *key,
                         struct fmd_err *err);
+/* The same by id. */
+int store_key_get(struct db *db, const char *id, struct store_key *key, struct fmd_err *err);
+/* expires_at: Unix ms, 0 for never. */
 int store_key_create(struct db *db, const char *id, const char *prefix, const char *hash,
                      const char *name, const char *role, const char *project_id,
-                     struct fmd_err *err);
+                     int64_t expires_at, struct fmd_err *err);
+/*
+ * One page of keys, newest first, as {items, next_cursor}: every key when
+ * project_id is NULL, else that project's. Items never hold the secret or
+ * its hash: id, name, prefix, role, project_id, created_at, expires_at,
+ * last_used_at, revoked_at.
+ */
+int store_key_list(struct db *db, const char *project_id, const char *cursor, int limit,
+                   json_t **page, struct fmd_err *err);
+/* The listing's item for one key (the same members). */
+int store_key_json(struct db *db, const char *id, json_t **out, struct fmd_err *err);
+/* Records that the key was used at `now` (never moving last_used_at back). */
+int store_key_touch(struct db *db, const char *id, int64_t now, struct fmd_err *err);
 /* Revokes by id or prefix; FMD_ENOTFOUND when no live key matches. */
 int store_key_revoke(struct db *db, const char *id_or_prefix, struct fmd_err *err);
 /* Number of keys that are not revoked. */
@@ -49,12 +68,31 @@ int store_grant_add(struct db *db, const char *user_id, const char *project_id,
 int store_user_grants(struct db *db, const char *user_id, struct store_grant *g, int max,
                       int *n, struct fmd_err *err);
 
-int store_session_create(struct db *db, const char *token_hash, const char *user_id,
-                         int64_t now, int64_t expires, struct fmd_err *err);
-/* User id and email behind a live session; FMD_ENOTFOUND when none or expired. */
+/* id names the session in listings; only the token's hash is stored. */
+int store_session_create(struct db *db, const char *id, const char *token_hash,
+                         const char *user_id, int64_t now, int64_t expires,
+                         struct fmd_err *err);
+/*
+ * User id and email behind a live session, and the session's id (may be
+ * NULL); FMD_ENOTFOUND when none or expired.
+ */
 int store_session_user(struct db *db, const char *token_hash, int64_t now,
-                       char user_id[ID_LEN + 1], char email[128], struct fmd_err *err);
+                       char user_id[ID_LEN + 1], char email[128], char session_id[ID_LEN + 1],
+                       struct fmd_err *err);
 int store_session_delete(struct db *db, const char *token_hash, struct fmd_err *err);
+/*
+ * One page of user_id's live sessions, newest first, as {items,
+ * next_cursor}; items are {id, created_at, expires_at}, never the token.
+ */
+int store_session_list(struct db *db, const char *user_id, int64_t now, const char *cursor,
+                       int limit, json_t **page, struct fmd_err *err);
+/* The user of live session id: 0, FMD_ENOTFOUND, or a database error. */
+int store_session_owner(struct db *db, const char *id, int64_t now, char user_id[ID_LEN + 1],
+                        struct fmd_err *err);
+/* Ends session id: 0, or FMD_ENOTFOUND when no such session. */
+int store_session_delete_id(struct db *db, const char *id, struct fmd_err *err);
+/* 1 if the user exists, 0 if not, or a database error. */
+int store_user_exists(struct db *db, const char *id, struct fmd_err *err);
 
 /* 1 if the project exists. */
 int store_project_exists(struct db *db, const char *id, struct fmd_err *err);

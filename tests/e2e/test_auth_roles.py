@@ -401,8 +401,9 @@ def test_login_gives_a_session_token(anon, global_user):
     r = login(anon, global_user)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"token", "expires_at"}
+    assert set(body) == {"token", "expires_at", "session_id"}
     assert body["token"].startswith("fms_")
+    assert body["session_id"] not in body["token"]
     assert TIME_RE.match(body["expires_at"])
 
 

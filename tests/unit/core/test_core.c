@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/arena.h"
 #include "core/buf.h"
@@ -224,11 +226,60 @@ static void config_secret_from_file(void **state)
     FILE *f = fopen("secret", "w");
     fputs("sqlite:/tmp/x.db\n", f);
     fclose(f);
+    chmod("secret", 0600);
     setenv("FORMD_DB_URL_FILE", "secret", 1);
     config_init(&c);
     assert_int_equal(config_load(&c, 1, argv, 1, NULL, &err), 0);
     assert_string_equal(c.db_url, "sqlite:/tmp/x.db");
+    /* Readable by the group or others: refused, naming the file and the fix. */
+    chmod("secret", 0640);
+    assert_int_equal(config_load(&c, 1, argv, 1, NULL, &err), FMD_EINVAL);
+    assert_non_null(strstr(err.msg, "FORMD_DB_URL_FILE"));
+    assert_non_null(strstr(err.msg, "chmod 600 'secret'"));
+    chmod("secret", 0604);
+    assert_int_equal(config_load(&c, 1, argv, 1, NULL, &err), FMD_EINVAL);
+    chmod("secret", 0400);
+    assert_int_equal(config_load(&c, 1, argv, 1, NULL, &err), 0);
+    /* Handed over by systemd: its credentials directory is its to protect. */
+    chmod("secret", 0640);
+    {
+        char cwd[4096], path[4200];
+        assert_non_null(getcwd(cwd, sizeof(cwd)));
+        setenv("CREDENTIALS_DIRECTORY", cwd, 1);
+        snprintf(path, sizeof(path), "%s/secret", cwd);
+        setenv("FORMD_DB_URL_FILE", path, 1);
+        assert_int_equal(config_load(&c, 1, argv, 1, NULL, &err), 0);
+        unsetenv("CREDENTIALS_DIRECTORY");
+    }
     unsetenv("FORMD_DB_URL_FILE");
+    config_release(&c);
+}
+
+/* A password on the command line is refused; a URL without one is no secret. */
+static void config_secret_not_on_command_line(void **state)
+{
+    struct config c;
+    struct fmd_err err = {0};
+    char *with_pw[] = {"formd", "serve", "--db-url", "postgres://formd:s3cret@db/formd"};
+    char *dsn[] = {"formd", "serve", "--database=host=db password=s3cret"};
+    char *no_pw[] = {"formd", "serve", "--database", "postgres://formd@127.0.0.1:5432/formd"};
+    char *query[] = {"formd", "serve", "--database-url", "postgres://u@h/d?password=x"};
+
+    config_init(&c);
+    assert_int_equal(config_load(&c, 4, with_pw, 2, NULL, &err), FMD_EINVAL);
+    assert_non_null(strstr(err.msg, "FORMD_DB_URL_FILE"));
+    assert_null(strstr(err.msg, "s3cret"));
+    assert_int_equal(config_load(&c, 3, dsn, 2, NULL, &err), FMD_EINVAL);
+    assert_non_null(strstr(err.msg, "FORMD_DATABASE_FILE"));
+    assert_int_equal(config_load(&c, 4, query, 2, NULL, &err), FMD_EINVAL);
+    assert_int_equal(config_load(&c, 4, no_pw, 2, NULL, &err), 0);
+    assert_string_equal(c.db_url, "postgres://formd@127.0.0.1:5432/formd");
+    assert_true(config_has_password("postgres://a:b@h/d"));
+    assert_false(config_has_password("postgres://a@h/d"));
+    assert_false(config_has_password("postgres://a:@h/d"));
+    assert_false(config_has_password("postgres://h:5432/d"));
+    assert_false(config_has_password("sqlite:/tmp/x.db"));
+    assert_false(config_has_password("postgres://h/d?x=a:b@c"));
     config_release(&c);
 }
 
@@ -295,6 +346,7 @@ int main(void)
         cmocka_unit_test(json_limits_depth_and_members),
         cmocka_unit_test(config_layers),
         cmocka_unit_test(config_secret_from_file),
+        cmocka_unit_test(config_secret_not_on_command_line),
         cmocka_unit_test(clock_round_trips),
         cmocka_unit_test(ids_sort_and_differ),
         cmocka_unit_test(fast_random_differs_and_is_hex),
