@@ -205,7 +205,8 @@ start_formd() {
     formd_port=$(pick_port) || die "no free port found"
     formd_url="http://127.0.0.1:$formd_port"
     "$formd_bin" serve --listen "127.0.0.1:$formd_port" --data-dir "$work/data" \
-      --workers 2 --request-timeout "$req_timeout" --log-level warn >>"$work/formd.log" 2>&1 &
+      --workers 2 --request-timeout "$req_timeout" --log-level warn \
+      --rate-public 0 --rate-management 0 >>"$work/formd.log" 2>&1 &
     formd_pid=$!
     for ((i = 0; i < 600; i++)); do
       if ! kill -0 "$formd_pid" 2>/dev/null; then

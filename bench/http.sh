@@ -211,8 +211,11 @@ start_formd() {
   for ((attempt = 1; attempt <= 3; attempt++)); do
     formd_port=$(pick_port) || die "no free port found"
     formd_url="http://127.0.0.1:$formd_port"
+    # Rate limits off: wrk is one client address sending as fast as it can;
+    # the run measures the server, not its limiter (docs/security.md).
     "$formd_bin" serve --listen "127.0.0.1:$formd_port" --data-dir "$work/data" \
-      --log-level warn "${formd_extra[@]}" >>"$work/formd.log" 2>&1 &
+      --log-level warn --rate-public 0 --rate-management 0 "${formd_extra[@]}" \
+      >>"$work/formd.log" 2>&1 &
     formd_pid=$!
     for ((i = 0; i < 300; i++)); do
       if ! kill -0 "$formd_pid" 2>/dev/null; then

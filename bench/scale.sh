@@ -94,8 +94,9 @@ fi
 start_serve() {
   local name=$1 db=$2 i args
   port=$(free_port)
+  # Rate limits off: the load comes from one address (docs/security.md).
   args=(serve --listen "127.0.0.1:$port" --data-dir "$work/$name" --log-level warn
-        --workers "$task_workers")
+        --workers "$task_workers" --rate-public 0 --rate-management 0)
   [[ -n $db ]] && args+=(--database "$db")
   "$formd_bin" "${args[@]}" >>"$work/$name.log" 2>&1 &
   pids+=("$!")

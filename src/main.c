@@ -45,6 +45,7 @@
 #include "store/forms.h"
 #include "tasks/tasks.h"
 #include "store/schema_cache.h"
+#include "store/submissions.h"
 #include "core/banned.h"
 
 #ifndef FORMD_VERSION
@@ -654,7 +655,7 @@ static int cmd_serve(int argc, char **argv)
     struct http_server_opts o = {0};
     struct tasks_env tenv = {0};
     struct db *db = NULL;
-    char target[4096];
+    char target[4096], fill_secret[256] = "";
     sigset_t sigs;
     int rc, sig;
 
@@ -664,11 +665,16 @@ static int cmd_serve(int argc, char **argv)
     rc = open_db(&cfg, argc, argv, 2, NULL, 1, &db, target, sizeof(target), &err);
     if (!rc)
         rc = first_admin_key(db, &cfg, &err);
+    if (!rc)
+        rc = store_spam_secret(db, fill_secret, sizeof(fill_secret), &err);
     db_close(db);
     app.cfg = &cfg;
     app.started_ms = clock_wall_ms();
     if (!rc && (rc = api_metrics_init()))
         fmd_errf(&err, rc, "cannot register metrics");
+    if (!rc)
+        rc = api_limits_init(&cfg, fill_secret, &err);
+    sodium_memzero(fill_secret, sizeof(fill_secret));
     if (!rc)
         rc = db_pool_new(target, &app.pool, &err);
     if (!rc)
@@ -693,6 +699,7 @@ static int cmd_serve(int argc, char **argv)
         o.nroutes = NROUTES;
         o.app = &app;
         o.observe = api_observe_request;
+        o.admit = api_admit;
         o.cors_origins = cors;
         o.cors_path = cors_path;
         o.cors_methods = "GET, POST";
@@ -723,6 +730,7 @@ static int cmd_serve(int argc, char **argv)
     db_pool_free(app.pool);
     schema_cache_clear();
     form_cache_clear();
+    api_limits_release();
     metrics_reset();
     config_release(&cfg);
     return rc ? die(&err) : 0;
@@ -1061,6 +1069,7 @@ static int cmd_export(int argc, char **argv)
 {
     struct config_extra x[] = {{"form", NULL, 0},  {"format", NULL, 0}, {"out", NULL, 0},
                                {"bom", NULL, 1},   {"include-deleted", NULL, 1},
+                               {"include-spam", NULL, 1},
                                {NULL, NULL, 0}};
     struct config cfg;
     struct fmd_err err = {0};
@@ -1079,7 +1088,7 @@ static int cmd_export(int argc, char **argv)
     if (!rc && (!x[0].value || !x[1].value || !x[2].value))
         rc = fmd_errf(&err, FMD_EINVAL, "usage: formd export --form FORM_ID --format "
                                         "csv|jsonl|parquet|xlsx --out FILE [--bom] "
-                                        "[--include-deleted] [--data-dir DIR]");
+                                        "[--include-deleted] [--include-spam] [--data-dir DIR]");
     if (!rc && export_format_parse(x[1].value, &eo.format))
         rc = fmd_errf(&err, FMD_EINVAL, "format '%s' is not csv, jsonl, parquet or xlsx",
                       x[1].value);
@@ -1087,6 +1096,7 @@ static int cmd_export(int argc, char **argv)
         fmd_errf(&err, rc, "no form '%s'", x[0].value);
     eo.bom = x[3].value != NULL;
     eo.include_deleted = x[4].value != NULL;
+    eo.include_spam = x[5].value != NULL;
     if (!rc)
         rc = open_analytics_for_cli(&cfg, 1, &d, priv, sizeof(priv), &err);
     if (!rc)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "analytics/layout.h"
 #include "core/banned.h"
 
 int analytics_exports_dir(const char *data_dir, char *dst, size_t size)
@@ -22,6 +23,27 @@ static int make_dir(const char *path, struct fmd_err *err)
     if (mkdir(path, 0700) && errno != EEXIST)
         return fmd_errf(err, FMD_EIO, "cannot create '%s': %s", path, strerror(errno));
     return 0;
+}
+
+/*
+ * The tables summaries and exports read exist from the start, not only after
+ * the first sync: a database made by an older version lacks the ones added
+ * since (spam_submissions), and a summary may run before any sync.
+ */
+static int create_layout(struct duck *d, struct fmd_err *err)
+{
+    struct duck_conn *c;
+    int rc;
+
+    if ((rc = duck_connect(d, &c, err)))
+        goto fail;
+    rc = duck_exec(c, LAYOUT_DDL, err);
+    duck_disconnect(c);
+    if (!rc)
+        return 0;
+fail:
+    duck_close(d);
+    return rc;
 }
 
 int analytics_open(const char *data_dir, const char *db_file,
@@ -49,5 +71,11 @@ int analytics_open(const char *data_dir, const char *db_file,
     o.threads = opt && opt->threads ? opt->threads : 2;
     o.temp_dir = tmp;
     o.allowed_dirs = allowed;
-    return duck_open(file, &o, out, err);
+    if (duck_open(file, &o, out, err))
+        return err->code;
+    if (create_layout(*out, err)) {
+        *out = NULL;
+        return err->code;
+    }
+    return 0;
 }

@@ -526,7 +526,8 @@ out:
 #define STAGING_DDL                                                                       \
     "CREATE TEMP TABLE IF NOT EXISTS etl_changed (id VARCHAR, form_id VARCHAR);"           \
     "CREATE TEMP TABLE IF NOT EXISTS etl_rows (id VARCHAR, form_id VARCHAR, version INTEGER," \
-    "  status VARCHAR, created_at BIGINT, updated_at BIGINT, deleted_at BIGINT, data VARCHAR);"
+    "  status VARCHAR, created_at BIGINT, updated_at BIGINT, deleted_at BIGINT, data VARCHAR," \
+    "  spam BIGINT);"
 
 static int append_text(struct duck_appender *a, struct db_stmt *st, int col)
 {
@@ -549,12 +550,13 @@ static const char *const changes_sql[2] = {
     "WHERE seq > $1 ORDER BY seq LIMIT $2",
     "SELECT rowid, id, form_id FROM submissions WHERE rowid > $1 ORDER BY rowid LIMIT $2",
 };
+/* Spam rows are copied too, their ids listed in spam_submissions (layout.h). */
 static const char *const rows_sql[2] = {
     "SELECT id, form_id, form_version, status, created_at, updated_at, "
-    "deleted_at, data FROM submissions WHERE id IN (SELECT submission_id "
+    "deleted_at, data, spam FROM submissions WHERE id IN (SELECT submission_id "
     "FROM submission_changes WHERE seq > $1 AND seq <= $2)",
     "SELECT id, form_id, form_version, status, created_at, updated_at, "
-    "deleted_at, data FROM submissions WHERE rowid > $1 AND rowid <= $2",
+    "deleted_at, data, spam FROM submissions WHERE rowid > $1 AND rowid <= $2",
 };
 
 static int stage_batch(struct db *db, struct duck_conn *dc, int64_t wm, int batch, int snapshot,
@@ -598,7 +600,9 @@ static int stage_batch(struct db *db, struct duck_conn *dc, int64_t wm, int batc
             (rc = duck_append_int64(rows, db_col_int(st, 5))) ||
             (rc = db_col_null(st, 6) ? duck_append_null(rows)
                                      : duck_append_int64(rows, db_col_int(st, 6))) ||
-            (rc = append_text(rows, st, 7)) || (rc = duck_appender_end_row(rows, err)))
+            (rc = append_text(rows, st, 7)) ||
+            (rc = duck_append_int64(rows, db_col_int(st, 8))) ||
+            (rc = duck_appender_end_row(rows, err)))
             break;
     }
     db_done(st);
@@ -678,7 +682,11 @@ static int apply_batch(struct db *db, struct duck_conn *dc, struct forms *f, int
                          &replaced, err)) ||
         (rc = duck_count(dc, "INSERT INTO submissions SELECT id, form_id, version, status, "
                              TS("created_at") ", " TS("updated_at") ", " TS("deleted_at")
-                             ", data FROM etl_rows", &inserted, err)))
+                             ", data FROM etl_rows", &inserted, err)) ||
+        (rc = duck_exec(dc, "DELETE FROM spam_submissions WHERE submission_id IN "
+                            "(SELECT id FROM etl_changed);"
+                            "INSERT INTO spam_submissions SELECT DISTINCT id FROM etl_rows "
+                            "WHERE spam <> 0", err)))
         goto out;
     json_array_foreach(touched, i, row) {
         struct form *fm = forms_find(f, json_string_value(json_array_get(row, 0)));
@@ -889,7 +897,7 @@ int etl_rebuild(struct db_writer *w, struct duck_conn *dc, struct fmd_err *err)
         if (name && safe_id(name) && (rc = buf_printf(&b, "DROP TABLE \"%s\";", name)))
             goto out;
     }
-    if ((rc = buf_adds(&b, "DELETE FROM submissions; DELETE FROM form_columns; "
+    if ((rc = buf_adds(&b, "DELETE FROM submissions; DELETE FROM form_columns; DELETE FROM spam_submissions; "
                            "DELETE FROM etl_state; INSERT INTO etl_state VALUES ('rebuild', 1)")) ||
         (rc = duck_exec(dc, b.p, err)))
         goto out;

@@ -600,6 +600,8 @@ static int add_from_where(struct job *j, struct buf *b, struct filters *f)
         return rc;
     if (!o->include_deleted && !(rc = buf_printf(b, "%s\"deleted_at\" IS NULL", and)))
         and = " AND ";
+    if (!rc && !o->include_spam && !(rc = buf_printf(b, "%s" LAYOUT_NOT_SPAM, and)))
+        and = " AND ";
     /* epoch_ms() floors, which keeps >= and < exact for whole milliseconds. */
     if (!rc && o->from && !(rc = buf_printf(b, "%sepoch_ms(\"created_at\") >= $%d", and,
                                             f->pfrom = ++f->n)))

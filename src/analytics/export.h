@@ -46,6 +46,7 @@ enum export_guard {
 struct export_options {
     enum export_format format;      /* zero-initialised: CSV */
     bool include_deleted;           /* also soft-deleted rows, and the deleted_at column */
+    bool include_spam;              /* also rows marked as spam (left out by default) */
     int64_t from;                   /* created_at >= from (ms since the epoch); 0: unbounded */
     int64_t to;                     /* created_at < to (ms); 0: unbounded */
     const char *status;             /* only this status; NULL: all */

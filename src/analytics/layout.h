@@ -15,6 +15,10 @@
  *   f_<form id>     one table per form: the LAYOUT_META columns, then one
  *                   typed column per form_columns row, by sql_name.
  *
+ *   spam_submissions  the ids of the submissions marked as spam: their rows
+ *                   are in the tables above like any other, and summaries and
+ *                   exports leave them out unless asked (LAYOUT_NOT_SPAM).
+ *
  * Times are TIMESTAMPTZ (the operational store's are milliseconds since the
  * epoch). A soft-deleted submission keeps its row with deleted_at set; a
  * purged one has no row. Summaries and exports leave deleted rows out unless
@@ -32,7 +36,11 @@
     "CREATE TABLE IF NOT EXISTS form_columns ("                                            \
     "  form_id VARCHAR NOT NULL, position INTEGER NOT NULL, name VARCHAR NOT NULL,"       \
     "  sql_name VARCHAR NOT NULL, kind VARCHAR NOT NULL, duck_type VARCHAR NOT NULL,"     \
-    "  options JSON, PRIMARY KEY (form_id, position));"
+    "  options JSON, PRIMARY KEY (form_id, position));"                                  \
+    "CREATE TABLE IF NOT EXISTS spam_submissions (submission_id VARCHAR PRIMARY KEY);"
+
+/* A condition on an f_<form id> table: the row is not spam. */
+#define LAYOUT_NOT_SPAM "submission_id NOT IN (SELECT submission_id FROM spam_submissions)"
 
 /* The columns every f_<form id> table starts with, in order, and their types. */
 #define LAYOUT_META_DDL                                                                   \

@@ -222,6 +222,9 @@ static int build_filter(struct sum *s, const struct summary_filter *f)
         rc = buf_printf(&s->where_all, " AND version = %d", f->version);
     if (!rc && status)
         rc = buf_printf(&s->where_all, " AND status = '%s'", status);
+    /* Spam is never in a summary (a reviewer can say it is not spam). */
+    if (!rc)
+        rc = buf_adds(&s->where_all, " AND " LAYOUT_NOT_SPAM);
     if (!rc)
         rc = buf_add(&s->where, s->where_all.p, s->where_all.len);
     if (!rc && !f->include_deleted)

@@ -165,6 +165,47 @@ void api__key_used(struct http_req *req, const struct store_key *key, int64_t no
 /* 1 if s is a display name: 1..200 bytes, no control characters. */
 int api__valid_name(const char *s);
 
+/* ---- limits.c: rate limits, login throttling, quotas, fill tokens ---- */
+
+enum rate_class { RATE_NONE = -1, RATE_PUBLIC, RATE_LOGIN, RATE_MANAGEMENT, RATE_AI,
+                  RATE_NCLASS };
+
+/*
+ * Reads the rate options of cfg (FMD_EINVAL naming a bad one) and makes the
+ * tables; fill_secret (the database's, may be NULL: a random key for this
+ * process only) keys the fill tokens. Registers the metrics: call after
+ * api_metrics_init. Release with api_limits_release.
+ */
+int api_limits_init(const struct config *cfg, const char *fill_secret, struct fmd_err *err);
+void api_limits_release(void);
+/* The route's class (by its pattern); RATE_NONE for health, metrics and docs. */
+enum rate_class api_rate_class(const struct http_route *route);
+/* The client's address (the peer, or X-Forwarded-For behind a trusted proxy). */
+void api_client_address(struct http_req *req, char *out, size_t cap);
+/* The server's admission hook: the address limits of public and login routes. */
+int api_admit(struct http_req *req);
+/* Spends from the route class's bucket of a principal / of the client address: 0, or 429. */
+int api_rate_principal(struct http_req *req, const char *principal_id);
+int api_rate_address(struct http_req *req);
+/* Answers 429 with Retry-After (wait_ms rounded up to seconds). */
+void api_too_many(struct http_req *req, int64_t wait_ms, const char *detail);
+/*
+ * Login throttling, per account (the email, trimmed, lowercased, whether or
+ * not such a user exists) and per address: 0, or answered 429.
+ */
+int api_login_throttled(struct http_req *req, const char *email);
+void api_login_failed(struct http_req *req, const char *email);
+void api_login_succeeded(struct http_req *req, const char *email);
+/* Takes one submission of a form's per-minute quota: 0, or the ms until there is room. */
+int64_t api_quota_minute(const char *form_id, int64_t per_minute);
+/* Counts one spam submission in formd_spam_submissions_total. */
+void api_count_spam(void);
+#define API_FILL_TOKEN_MAX 80
+/* A new fill token for the public form slug. */
+void api_fill_token(const char *slug, char out[API_FILL_TOKEN_MAX]);
+/* 0 and *age_ms when token is one this server's key made for slug (and < 24 h old), else -1. */
+int api_fill_token_age(const char *slug, const char *token, int64_t *age_ms);
+
 /* Handlers, one group per resource file. */
 void api_login(struct http_req *req);
 void api_logout(struct http_req *req);

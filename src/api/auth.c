@@ -54,7 +54,7 @@ void api_login(struct http_req *req)
         http_problem(req, FMD_EINVAL, NULL, "'email' and 'password' must be strings", NULL);
         goto out;
     }
-    if (!(db = api_db(req)))
+    if (api_login_throttled(req, email) || !(db = api_db(req)))
         goto out;
     if (!(l = arena_alloc(&req->arena, sizeof(*l)))) {
         http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
@@ -71,9 +71,11 @@ void api_login(struct http_req *req)
          * an existing account attacked is named by its id, which only admins read. */
         if (!rc)
             api_audit_target(req, "user", l->user_id);
+        api_login_failed(req, email);
         http_problem(req, FMD_EUNAUTH, NULL, "wrong email or password", NULL);
         goto out;
     }
+    api_login_succeeded(req, email);
     api_audit_actor(req, "session", l->user_id, email);
     api_audit_target(req, "user", l->user_id);
     id_new(l->id);

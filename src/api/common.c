@@ -174,6 +174,9 @@ struct principal *api_auth(struct http_req *req)
     }
     memset(p, 0, sizeof(*p));
     rc = !strncmp(h, "fms_", 4) ? auth_session(req, db, h, p) : auth_key(req, db, h, p);
+    /* A failed token spends from its address's bucket: guessing is rate-limited too. */
+    if (rc == FMD_EUNAUTH && api_rate_address(req))
+        return NULL;
     if (rc == FMD_EUNAUTH) {
         http_add_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
         http_problem(req, FMD_EUNAUTH, NULL, "the token is unknown, expired or revoked", NULL);
@@ -185,7 +188,7 @@ struct principal *api_auth(struct http_req *req)
     }
     if (api__audit(req))
         api__audit(req)->who = p;
-    return p;
+    return api_rate_principal(req, p->id) ? NULL : p;
 }
 
 enum role api_role_on(const struct principal *p, const char *project_id)

@@ -65,10 +65,11 @@ static json_t *export_options(struct http_req *req, const json_t *body)
 {
     const json_t *status = json_object_get(body, "status"), *version;
     int64_t from, to;
-    int bom, deleted;
+    int bom, deleted, spam;
 
     if (bool_member(req, body, "bom", &bom) ||
         bool_member(req, body, "include_deleted", &deleted) ||
+        bool_member(req, body, "include_spam", &spam) ||
         api_time_member(req, body, "from", &from) || api_time_member(req, body, "to", &to))
         return NULL;
     if (from && to && from > to) {
@@ -86,7 +87,8 @@ static json_t *export_options(struct http_req *req, const json_t *body)
         http_problem(req, FMD_EINVAL, NULL, "'version' must be a positive integer", NULL);
         return NULL;
     }
-    return json_pack("{s:b, s:b, s:I, s:I, s:s?, s:I}", "bom", bom, "include_deleted", deleted,
+    return json_pack("{s:b, s:b, s:b, s:I, s:I, s:s?, s:I}", "bom", bom, "include_deleted",
+                     deleted, "include_spam", spam,
                      "from", (json_int_t)from, "to", (json_int_t)to,
                      "status", status ? json_string_value(status) : NULL,
                      "version", (json_int_t)(version ? json_integer_value(version) : 0));
@@ -123,8 +125,8 @@ static void created_answer(struct http_req *req)
 
 void api_export_create(struct http_req *req)
 {
-    static const char *const members[] = {"format", "bom", "include_deleted", "from", "to",
-                                          "status", "version", NULL};
+    static const char *const members[] = {"format", "bom", "include_deleted", "include_spam",
+                                          "from", "to", "status", "version", NULL};
     struct principal *pr = api_auth(req);
     struct store_form f;
     struct export_op *op;

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/clock.h"
@@ -120,6 +121,41 @@ bad:
     return -1;
 }
 
+/* settings.<name>: absent, null, or an integer in [1, max]. 0, or answered 400. */
+static int check_positive(struct http_req *req, const json_t *settings, const char *name,
+                          json_int_t max)
+{
+    const json_t *v = json_object_get(settings, name);
+    char detail[160];
+    if (!v || json_is_null(v) ||
+        (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= max))
+        return 0;
+    snprintf(detail, sizeof(detail), "'settings.%s' must be an integer from 1 to %lld, or null",
+             name, (long long)max);
+    http_problem(req, FMD_EINVAL, NULL, detail, NULL);
+    return -1;
+}
+
+/* settings.honeypot: absent, null, or a field name of 1 to 64 letters, digits, '_' and '-'. */
+static int check_honeypot(struct http_req *req, const json_t *settings)
+{
+    const json_t *v = json_object_get(settings, "honeypot");
+    const char *s;
+    size_t i, n;
+
+    if (!v || json_is_null(v))
+        return 0;
+    s = json_string_value(v);
+    n = s ? strlen(s) : 0;
+    for (i = 0; i < n && (isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '-'); i++)
+        ;
+    if (n && n <= 64 && i == n)
+        return 0;
+    http_problem(req, FMD_EINVAL, NULL, "'settings.honeypot' must be a field name of 1 to 64 "
+                 "letters, digits, '_' and '-', or null", NULL);
+    return -1;
+}
+
 /* settings: an object; submission_limit, if present, a positive integer or null. */
 static int parse_settings(struct http_req *req, json_t *settings, struct definition *d)
 {
@@ -134,6 +170,10 @@ static int parse_settings(struct http_req *req, json_t *settings, struct definit
         return -1;
     }
     if (json_object_get(settings, "ai") && check_ai_settings(req, json_object_get(settings, "ai")))
+        return -1;
+    if (check_positive(req, settings, "quota_per_minute", 1000000000) ||
+        check_positive(req, settings, "quota_per_day", 1000000000) ||
+        check_positive(req, settings, "min_fill_seconds", 86400) || check_honeypot(req, settings))
         return -1;
     lim = json_object_get(settings, "submission_limit");
     if (lim && json_is_null(lim)) {
@@ -192,6 +232,16 @@ static int parse_definition(struct http_req *req, json_t *body, struct definitio
     if (schema_compile(schema, &compiled, &err)) {
         http_problem(req, err.code == FMD_ENOMEM ? FMD_ENOMEM : FMD_EUNPROC, "invalid_schema",
                      err.msg, NULL);
+        goto out;
+    }
+    /* The honeypot is taken out of data before validation: a real field of that name
+     * would never be stored. */
+    if (json_is_string(json_object_get(json_object_get(body, "settings"), "honeypot")) &&
+        json_object_get(json_object_get(schema, "properties"),
+                        json_string_value(json_object_get(json_object_get(body, "settings"),
+                                                          "honeypot")))) {
+        http_problem(req, FMD_EINVAL, NULL,
+                     "'settings.honeypot' must not be a field of the form's schema", NULL);
         goto out;
     }
     if (!(d->doc.schema = encode_in_arena(req, schema)) ||

@@ -11,6 +11,7 @@
 #include "api/api.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/clock.h"
@@ -28,6 +29,27 @@
 
 #define IDEMPOTENCY_KEY_MAX 255
 
+/*
+ * Adds "fill_token" to the definition in req->out: the cached text is the
+ * same for every reader, the token is new for each, so it goes in last,
+ * just before the object's closing brace.
+ */
+static int add_fill_token(struct http_req *req, const char *slug)
+{
+    char token[API_FILL_TOKEN_MAX], tail[API_FILL_TOKEN_MAX + 24];
+    size_t n = req->out.len;
+
+    while (n && req->out.p[n - 1] != '}')
+        n--;
+    if (!n)
+        return FMD_EINTERNAL;
+    api_fill_token(slug, token);
+    snprintf(tail, sizeof(tail), ",\"fill_token\":\"%s\"}", token);
+    req->out.len = n - 1;
+    req->out.p[req->out.len] = '\0';
+    return buf_adds(&req->out, tail);
+}
+
 void api_public_form_get(struct http_req *req)
 {
     struct fmd_err err = {0};
@@ -37,21 +59,22 @@ void api_public_form_get(struct http_req *req)
     int rc;
 
     buf_reset(&req->out);
-    if (form_cache_get(slug, &req->out)) {
-        req->status = 200;
-        req->content_type = "application/json";
+    if (!form_cache_get(slug, &req->out)) {
+        if (!(db = api_db(req)))
+            return;
+        if ((rc = store_form_public(db, slug, &req->out, &err))) {
+            if (rc == FMD_ENOTFOUND)
+                http_problem(req, FMD_ENOTFOUND, NULL, "no published form with that slug", NULL);
+            else
+                http_problem_err(req, &err);
+            return;
+        }
+        form_cache_put(slug, req->out.p, req->out.len, gen);
+    }
+    if (add_fill_token(req, slug)) {
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
         return;
     }
-    if (!(db = api_db(req)))
-        return;
-    if ((rc = store_form_public(db, slug, &req->out, &err))) {
-        if (rc == FMD_ENOTFOUND)
-            http_problem(req, FMD_ENOTFOUND, NULL, "no published form with that slug", NULL);
-        else
-            http_problem_err(req, &err);
-        return;
-    }
-    form_cache_put(slug, req->out.p, req->out.len, gen);
     req->status = 200;
     req->content_type = "application/json";
 }
@@ -63,7 +86,8 @@ struct submit {
     char existing_hash[65];
     char hash[65];
     int replayed;
-    unsigned flags;            /* the version's SCHEMA_FLAG_* */
+    struct schema_settings settings;   /* the published version's */
+    int64_t day_wait_ms;       /* over quota_per_day: when there will be room */
 };
 
 static void body_hash(const struct buf *body, char out[65])
@@ -108,6 +132,24 @@ static int find_earlier(struct db *db, struct submit *s, struct fmd_err *err)
     return 1;
 }
 
+/* settings.quota_per_day: the form's submissions of the last 24 hours, counted in the database. */
+static int check_day_quota(struct db *db, struct submit *s, struct fmd_err *err)
+{
+    const int64_t day = 24 * 3600 * 1000LL;
+    int64_t count, oldest;
+    int rc;
+
+    if (!s->settings.quota_per_day)
+        return 0;
+    if ((rc = store_submission_count_since(db, s->row.form_id, s->row.created_at - day, &count,
+                                           &oldest, err)))
+        return rc;
+    if (count < s->settings.quota_per_day)
+        return 0;
+    s->day_wait_ms = oldest + day - s->row.created_at;
+    return fmd_errf(err, FMD_ERATE, "this form has reached its quota of submissions per day");
+}
+
 static int submit_write(struct db *db, void *arg, struct fmd_err *err)
 {
     struct submit *s = arg;
@@ -115,13 +157,19 @@ static int submit_write(struct db *db, void *arg, struct fmd_err *err)
 
     if (s->row.idempotency_key && (rc = find_earlier(db, s, err)))
         return rc < 0 ? rc : 0;
+    /* take_slot writes the form's row first, which serialises this form's
+     * submissions on every engine and node: the day's count is exact. */
     if ((rc = store_form_take_slot(db, s->row.form_id, err)) ||
+        (rc = check_day_quota(db, s, err)) ||
         (rc = store_submission_insert(db, &s->row, err)))
         return rc;
+    /* Spam is stored, so a reviewer can look at it, but sets nothing off. */
+    if (s->row.spam)
+        return 0;
     if ((rc = webhook_submission_event(db, s->project_id, s->row.form_id, "submission.created",
                                        s->row.id, err)))
         return rc;
-    if (!(s->flags & SCHEMA_FLAG_AUTO_CLASSIFY))
+    if (!(s->settings.flags & SCHEMA_FLAG_AUTO_CLASSIFY))
         return 0;
     return tasks_ai_classify_new(db, s->project_id, s->row.id, err);
 }
@@ -139,28 +187,79 @@ static void answer_created(struct http_req *req, const struct submit *s)
 
 static void submit_answer(struct http_req *req)
 {
+    struct submit *s = api_write_arg(req);
+    const struct fmd_err *err;
+
+    if (api_write_result(req, &err) == FMD_ERATE) {
+        api_too_many(req, s->day_wait_ms, err->msg);
+        return;
+    }
     if (api_write_failed(req))
         return;
-    answer_created(req, api_write_arg(req));
+    if (s->row.spam && !s->replayed)
+        api_count_spam();
+    answer_created(req, s);
+}
+
+/* A member's value counts as filled in unless it is null, "", false, [] or {}. */
+static int filled_in(const json_t *v)
+{
+    if (!v || json_is_null(v) || json_is_false(v))
+        return 0;
+    if (json_is_string(v))
+        return json_string_length(v) > 0;
+    if (json_is_array(v))
+        return json_array_size(v) > 0;
+    if (json_is_object(v))
+        return json_object_size(v) > 0;
+    return 1;
 }
 
 /*
- * Validates data against the published version: 0, or answered (422 and the
- * rest). *flags: what the version's settings ask of a new submission.
+ * Spam checks of settings.honeypot and settings.min_fill_seconds. The
+ * honeypot member is taken out of data first, so it is neither validated
+ * nor stored. 1 for spam, 0 for not.
+ */
+static int looks_like_spam(const struct schema_settings *st, const char *slug, json_t *data,
+                           const json_t *fill_token)
+{
+    int spam = 0;
+    int64_t age;
+
+    if (st->honeypot[0] && json_object_get(data, st->honeypot)) {
+        spam = filled_in(json_object_get(data, st->honeypot));
+        json_object_del(data, st->honeypot);
+    }
+    if (st->min_fill_seconds &&
+        (!json_is_string(fill_token) ||
+         api_fill_token_age(slug, json_string_value(fill_token), &age) ||
+         age < st->min_fill_seconds * 1000))
+        spam = 1;
+    return spam;
+}
+
+/*
+ * Checks a submission against the published version: the spam settings
+ * first (s->row.spam; the honeypot member leaves body's data), then the
+ * schema. 0, or answered (422 and the rest). s->settings: what the
+ * version's settings ask of a new submission.
  */
 static int validate(struct http_req *req, struct db *db, const struct store_form *f,
-                    const json_t *data, unsigned *flags)
+                    json_t *body, struct submit *s)
 {
     const struct schema *schema;
     struct schema *owned;
     struct fmd_err err = {0};
-    json_t *errors = NULL;
+    json_t *errors = NULL, *data = json_object_get(body, "data");
     int rc;
 
-    if (schema_cache_get(db, f->id, f->published_version, &schema, &owned, flags, &err)) {
+    if (schema_cache_get(db, f->id, f->published_version, &schema, &owned, &s->settings,
+                         &err)) {
         http_problem_err(req, &err);
         return -1;
     }
+    s->row.spam = looks_like_spam(&s->settings, f->slug, data,
+                                  json_object_get(body, "fill_token"));
     rc = schema_validate(schema, data, &errors);
     schema_free(owned);
     if (rc == FMD_EUNPROC) {
@@ -191,7 +290,8 @@ static int check_open(struct http_req *req, const struct store_form *f)
 
 void api_public_submit(struct http_req *req)
 {
-    static const char *const members[] = {"data", NULL};
+    static const char *const members[] = {"data", "fill_token", NULL};
+    int64_t wait;
     const char *key = http_header(req, "Idempotency-Key");
     struct store_form f;
     struct fmd_err err = {0};
@@ -245,8 +345,16 @@ void api_public_submit(struct http_req *req)
         http_problem(req, FMD_EINVAL, NULL, "'data' must be a JSON object", NULL);
         goto out;
     }
-    if (validate(req, db, &f, data, &s->flags))
+    if (json_object_get(body, "fill_token") && !json_is_string(json_object_get(body, "fill_token"))) {
+        http_problem(req, FMD_EINVAL, NULL, "'fill_token' must be a string", NULL);
         goto out;
+    }
+    if (validate(req, db, &f, body, s))
+        goto out;
+    if ((wait = api_quota_minute(f.id, s->settings.quota_per_minute))) {
+        api_too_many(req, wait, "this form has reached its quota of submissions per minute");
+        goto out;
+    }
     if (!(text = json_encode(data)) || !(s->row.data = arena_strdup(&req->arena, text))) {
         fmd_free(text);
         http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);

@@ -46,6 +46,7 @@ static int time_param(struct http_req *req, const char *name, int64_t *ms, int *
 static int filter_params(struct http_req *req, struct store_submission_filter *f)
 {
     const char *status = http_query(req, "status"), *del = http_query(req, "include_deleted");
+    const char *spam = http_query(req, "spam");
 
     memset(f, 0, sizeof(*f));
     if (api_limit(req, &f->limit) ||
@@ -62,6 +63,14 @@ static int filter_params(struct http_req *req, struct store_submission_filter *f
         return -1;
     }
     f->include_deleted = del && !strcmp(del, "true");
+    /* Spam is left out unless asked for: ?spam=true adds it, ?spam=only shows nothing else. */
+    if (spam && strcmp(spam, "true") && strcmp(spam, "false") && strcmp(spam, "only")) {
+        http_problem(req, FMD_EINVAL, NULL, "'spam' must be true, false or only", NULL);
+        return -1;
+    }
+    f->spam = !spam || !strcmp(spam, "false") ? SPAM_EXCLUDE
+              : !strcmp(spam, "true")         ? SPAM_INCLUDE
+                                              : SPAM_ONLY;
     return api_cursor(req, &f->cursor);
 }
 
@@ -93,6 +102,7 @@ struct sub_op {
     const char *status;
     const char *note;
     const char *data;
+    int spam;                  /* PATCH: -1 keep, 0 not spam, 1 spam */
     char by[128];
 };
 
@@ -183,9 +193,16 @@ static void changed_answer(struct http_req *req)
     answer_submission(req, op->id);
 }
 
-/* The change's webhook event, in the change's own transaction. */
+/*
+ * The change's webhook event, in the change's own transaction. Spam sets
+ * nothing off: subscribers hear of a submission once a reviewer says it is
+ * not spam (as submission.created).
+ */
 static int event(struct db *db, const struct sub_op *op, const char *name, struct fmd_err *err)
 {
+    int spam, rc = store_submission_is_spam(db, op->id, &spam, err);
+    if (rc || spam)
+        return rc;
     return webhook_submission_event(db, op->project_id, op->form_id, name, op->id, err);
 }
 
@@ -194,13 +211,20 @@ static int event(struct db *db, const struct sub_op *op, const char *name, struc
 static int patch_write(struct db *db, void *arg, struct fmd_err *err)
 {
     struct sub_op *op = arg;
-    int rc = 0;
+    int rc = 0, was_spam = 0;
+    if (op->spam >= 0 && (rc = store_submission_is_spam(db, op->id, &was_spam, err)))
+        return rc;
     if (op->data)
         rc = store_submission_edit(db, op->id, op->data, op->by, err);
     if (!rc && (op->status || op->note))
         rc = store_submission_review(db, op->id, op->status ? op->status : NULL, op->by,
                                      op->note, err);
-    return rc ? rc : event(db, op, "submission.updated", err);
+    if (!rc && op->spam >= 0)
+        rc = store_submission_set_spam(db, op->id, op->spam, err);
+    if (rc)
+        return rc;
+    return event(db, op, was_spam && op->spam == 0 ? "submission.created" : "submission.updated",
+                 err);
 }
 
 /* An edit must still match the version the submission was made against. */
@@ -239,9 +263,9 @@ static int validate_edit(struct http_req *req, struct sub_op *op, const json_t *
 
 void api_submission_patch(struct http_req *req)
 {
-    static const char *const members[] = {"status", "data", "note", NULL};
+    static const char *const members[] = {"status", "data", "note", "spam", NULL};
     struct principal *pr = api_auth(req);
-    json_t *body = NULL, *data, *status, *note;
+    json_t *body = NULL, *data, *status, *note, *spam;
     struct sub_op *op;
 
     if (!pr || !(op = new_op(req)))
@@ -251,10 +275,16 @@ void api_submission_patch(struct http_req *req)
     data = json_object_get(body, "data");
     status = json_object_get(body, "status");
     note = json_object_get(body, "note");
-    if (!data && !status && !note) {
-        http_problem(req, FMD_EINVAL, NULL, "give 'status', 'note' or 'data'", NULL);
+    spam = json_object_get(body, "spam");
+    if (!data && !status && !note && !spam) {
+        http_problem(req, FMD_EINVAL, NULL, "give 'status', 'note', 'spam' or 'data'", NULL);
         goto out;
     }
+    if (spam && !json_is_boolean(spam)) {
+        http_problem(req, FMD_EINVAL, NULL, "'spam' must be true or false", NULL);
+        goto out;
+    }
+    op->spam = spam ? json_is_true(spam) : -1;
     if (load_submission(req, pr, data ? ROLE_EDITOR : ROLE_REVIEWER, op))
         goto out;
     if (status && !(op->status = review_state(json_string_value(status)))) {

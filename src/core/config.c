@@ -70,6 +70,12 @@ static const struct option_row options[] = {
     {"backup-keep", OPT_INT, OFF(backup_keep), 1, 100000, "7", 0, "newest periodic backups kept"},
     {"cors-origins", OPT_STR, OFF(cors_origins), 0, 0, "", 0, "comma-separated exact origins (https://forms.example.org) that may call /v1/public/ from a browser (empty: no CORS)"},
     {"hsts-max-age", OPT_INT, OFF(hsts_max_age), 0, 63072000, "0", 0, "seconds of Strict-Transport-Security to send, when clients reach formd over HTTPS only (0: none)"},
+    /* Rate limits: COUNT requests per SECONDS, BURST at once (default COUNT); 0 or off: none. */
+    {"rate-public", OPT_STR, OFF(rate_public), 0, 0, "1000/1,2000", 0, "rate limit per client address of public form reads and submissions: COUNT/SECONDS[,BURST], 0 for none"},
+    {"rate-login", OPT_STR, OFF(rate_login), 0, 0, "10/1,20", 0, "rate limit per client address of logins: COUNT/SECONDS[,BURST], 0 for none"},
+    {"rate-management", OPT_STR, OFF(rate_management), 0, 0, "1000/1,2000", 0, "rate limit per API key or session of the other authenticated routes: COUNT/SECONDS[,BURST], 0 for none"},
+    {"rate-ai", OPT_STR, OFF(rate_ai), 0, 0, "60/1,120", 0, "rate limit per API key or session of the AI routes: COUNT/SECONDS[,BURST], 0 for none"},
+    {"trusted-proxies", OPT_STR, OFF(trusted_proxies), 0, 0, "", 0, "comma-separated proxy addresses whose X-Forwarded-For names the client (empty: the socket peer is the client)"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))

@@ -58,6 +58,11 @@ struct config {
     long backup_keep;        /* newest periodic backups kept */
     char *cors_origins;      /* comma-separated exact origins for /v1/public ("": no CORS) */
     long hsts_max_age;       /* Strict-Transport-Security max-age (0: not sent) */
+    char *rate_public;       /* "COUNT/SECONDS[,BURST]" or "0": public form reads and submissions */
+    char *rate_login;        /* the same for POST /v1/auth/login */
+    char *rate_management;   /* the same per principal for other authenticated routes */
+    char *rate_ai;           /* the same per principal for the AI routes */
+    char *trusted_proxies;   /* comma-separated addresses whose X-Forwarded-For is believed */
 };
 
 /* Fills c with defaults. */

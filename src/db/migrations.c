@@ -347,6 +347,31 @@ static const char m9_down[] =
     "DROP TABLE task_runs;";
 
 /*
+ * Spam protection and per-form quotas (api/limits.c, api/public.c).
+ * submissions.spam: 1 for a submission a honeypot or the fill time marked
+ * as spam; such rows are kept but left out of webhooks, analytics, exports
+ * and lists unless asked for. The (form_id, created_at) index makes a form's
+ * count over the last 24 hours (settings.quota_per_day) a range scan.
+ * spam_keys holds the secret the fill tokens' MAC key is derived from, made
+ * once here so that every API node and every restart agree.
+ */
+static const char m10_up[] =
+    "ALTER TABLE submissions ADD COLUMN spam INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX submissions_form_created ON submissions(form_id, created_at);"
+    "CREATE TABLE spam_keys ("
+    "  name TEXT PRIMARY KEY,"
+    "  secret TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "INSERT INTO spam_keys (name, secret, created_at) VALUES ('fill_token',"
+    "  lower(hex(randomblob(32))),"
+    "  CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));";
+
+static const char m10_down[] =
+    "DROP TABLE spam_keys;"
+    "DROP INDEX submissions_form_created;"
+    "ALTER TABLE submissions DROP COLUMN spam;";
+
+/*
  * m11: API key expiry and last use; session ids.
  * - api_keys.expires_at (NULL: never) is checked on every authentication;
  *   api_keys.last_used_at is written at most once a minute per key, off the
@@ -418,6 +443,7 @@ const struct migration db_migrations[] = {
     {7, "exports of submissions and their files", m7_up, m7_down},
     {8, "ai_cache: results of AI completions", m8_up, m8_down},
     {9, "task_runs: the lease history of tasks", m9_up, m9_down},
+    {10, "spam flag of submissions, spam_keys, index for daily form quotas", m10_up, m10_down},
     {11, "API key expiry and last use, session ids", m11_up, m11_down},
     {12, "audit_log: the append-only log of management actions", m12_up, m12_down},
 };

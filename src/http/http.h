@@ -88,6 +88,11 @@ struct http_req {
 
 /* A request header's value, or NULL. */
 const char *http_header(struct http_req *req, const char *name);
+/*
+ * The socket peer's address as text ("127.0.0.1", "::1") into out (at
+ * least 46 bytes): 0, or -1 with out empty when unknown.
+ */
+int http_peer(struct http_req *req, char *out, size_t cap);
 /* A query argument's (decoded) value, or NULL. */
 const char *http_query(struct http_req *req, const char *name);
 /* Adds a response header; both strings are copied into the arena. */
@@ -154,6 +159,12 @@ struct http_server_opts {
     const struct http_route *routes;
     size_t nroutes;
     void *app;
+    /*
+     * Called (may be NULL) once the whole request is in, before the route's
+     * handler, on the same thread: nonzero when it answered the request
+     * itself (a rate limit), and the handler then does not run.
+     */
+    int (*admit)(struct http_req *req);
     /* Called after each request with its route pattern (or NULL) and status. */
     void (*observe)(const char *route, const char *method, int status, double seconds);
     /*

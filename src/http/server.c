@@ -68,6 +68,25 @@ struct http_server {
 
 /* ---- request helpers for handlers ---- */
 
+int http_peer(struct http_req *req, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    if (!cap)
+        return -1;
+    out[0] = '\0';
+    if (sa && sa->sa_family == AF_INET &&
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap))
+        return 0;
+    if (sa && sa->sa_family == AF_INET6 &&
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap))
+        return 0;
+    out[0] = '\0';
+    return -1;
+}
+
 const char *http_header(struct http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
@@ -614,6 +633,13 @@ static void run_handler(struct http_req *req, http_handler fn)
     log_set_context(NULL, NULL);
 }
 
+/* The server's admission check (rate limits), then, unless it answered, the route's handler. */
+static void admit_then_handle(struct http_req *req)
+{
+    if (!req->server->o.admit(req))
+        req->route->handler(req);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **ctx)
@@ -645,7 +671,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             http_problem(req, FMD_ETOOBIG, NULL, "request body is larger than the limit", NULL);
             return queue_answer(s, req);
         }
-        run_handler(req, req->route->handler);
+        if (s->o.admit)
+            run_handler(req, admit_then_handle);
+        else
+            run_handler(req, req->route->handler);
         break;
     case ST_RESUMED:
         atomic_fetch_sub(&s->suspended, 1);

@@ -14,7 +14,7 @@
 struct entry {
     char form_id[ID_LEN + 1];
     int version;
-    unsigned flags;
+    struct schema_settings settings;
     struct schema *schema;
 };
 
@@ -40,28 +40,42 @@ static struct entry *probe(const char *form_id, int version)
     return &slots[i];
 }
 
-/* The SCHEMA_FLAG_* of a version's settings. */
-static int read_flags(struct db *db, const char *form_id, int version, unsigned *flags,
-                      struct fmd_err *err)
+/* A positive integer member of settings, else 0. */
+static int64_t positive(const json_t *settings, const char *name)
+{
+    const json_t *v = json_object_get(settings, name);
+    return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+}
+
+/* What a version's settings ask of a new submission. */
+static int read_flags(struct db *db, const char *form_id, int version,
+                      struct schema_settings *out, struct fmd_err *err)
 {
     char *text = NULL;
     json_t *doc;
     int rc;
 
-    *flags = 0;
+    memset(out, 0, sizeof(*out));
     if ((rc = store_form_settings(db, form_id, version, &text, err)))
         return rc;
     doc = json_loads(text ? text : "{}", 0, NULL);
     fmd_free(text);
     if (json_is_true(json_object_get(json_object_get(json_object_get(doc, "ai"), "classify"),
                                      "auto")))
-        *flags |= SCHEMA_FLAG_AUTO_CLASSIFY;
+        out->flags |= SCHEMA_FLAG_AUTO_CLASSIFY;
+    out->quota_per_minute = positive(doc, "quota_per_minute");
+    out->quota_per_day = positive(doc, "quota_per_day");
+    out->min_fill_seconds = positive(doc, "min_fill_seconds");
+    if (json_is_string(json_object_get(doc, "honeypot")))
+        fmd_strlcpy(out->honeypot, json_string_value(json_object_get(doc, "honeypot")),
+                    sizeof(out->honeypot));
     json_decref(doc);
     return 0;
 }
 
 static int compile_version(struct db *db, const char *form_id, int version,
-                           struct schema **out, unsigned *flags, struct fmd_err *err)
+                           struct schema **out, struct schema_settings *flags,
+                           struct fmd_err *err)
 {
     char *text = NULL;
     json_t *doc = NULL;
@@ -80,19 +94,19 @@ static int compile_version(struct db *db, const char *form_id, int version,
 }
 
 int schema_cache_get(struct db *db, const char *form_id, int version,
-                     const struct schema **out, struct schema **owned, unsigned *flags,
-                     struct fmd_err *err)
+                     const struct schema **out, struct schema **owned,
+                     struct schema_settings *flags, struct fmd_err *err)
 {
     struct schema *s;
     struct entry *e;
-    unsigned f = 0;
+    struct schema_settings f;
     int rc;
 
     *owned = NULL;
     pthread_rwlock_rdlock(&lock);
     e = probe(form_id, version);
     *out = e->schema;
-    f = e->flags;
+    f = e->settings;
     pthread_rwlock_unlock(&lock);
     if (*out) {
         if (flags)
@@ -111,7 +125,7 @@ int schema_cache_get(struct db *db, const char *form_id, int version,
     } else if (count < SCHEMA_CACHE_MAX) {
         fmd_strlcpy(e->form_id, form_id, sizeof(e->form_id));
         e->version = version;
-        e->flags = f;
+        e->settings = f;
         e->schema = s;
         count++;
         *out = s;

@@ -14,8 +14,8 @@ int store_submission_insert(struct db *db, const struct store_submission_new *s,
     struct db_stmt *st;
     int rc = db_prepare(db,
                         "INSERT INTO submissions (id, form_id, form_version, data, "
-                        "idempotency_key, body_hash, created_at, updated_at) "
-                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                        "idempotency_key, body_hash, created_at, updated_at, spam) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
                         &st, err);
     if (rc)
         return rc;
@@ -26,6 +26,7 @@ int store_submission_insert(struct db *db, const struct store_submission_new *s,
     db_bind_text(st, 5, s->idempotency_key);
     db_bind_text(st, 6, s->body_hash);
     db_bind_int(st, 7, s->created_at);
+    db_bind_int(st, 8, s->spam ? 1 : 0);
     return rows_exec(st, err);
 }
 
@@ -58,18 +59,19 @@ int store_submission_by_key(struct db *db, const char *form_id, const char *key,
 
 #define SUBMISSION_COLUMNS                                                          \
     "SELECT id, form_id, form_version, data, status, reviewed_by, reviewed_at, "    \
-    "review_note, revision, created_at, updated_at, deleted_at FROM submissions "
+    "review_note, revision, created_at, updated_at, deleted_at, spam FROM submissions "
 
 static json_t *submission_row(struct db_stmt *st)
 {
-    return json_pack("{s:s, s:s, s:I, s:o, s:s, s:o, s:o, s:o, s:I, s:o, s:o, s:o}",
+    return json_pack("{s:s, s:s, s:I, s:o, s:s, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:b}",
                      "id", db_col_text(st, 0), "form_id", db_col_text(st, 1),
                      "form_version", (json_int_t)db_col_int(st, 2), "data", rows_json(st, 3),
                      "status", db_col_text(st, 4), "reviewed_by", rows_str_or_null(st, 5),
                      "reviewed_at", rows_time_or_null(st, 6), "review_note",
                      rows_str_or_null(st, 7), "revision", (json_int_t)db_col_int(st, 8),
                      "created_at", rows_time(db_col_int(st, 9)), "updated_at",
-                     rows_time(db_col_int(st, 10)), "deleted_at", rows_time_or_null(st, 11));
+                     rows_time(db_col_int(st, 10)), "deleted_at", rows_time_or_null(st, 11),
+                     "spam", db_col_int(st, 12) != 0);
 }
 
 int store_submission_get(struct db *db, const char *id, json_t **out,
@@ -104,6 +106,7 @@ int store_submission_list(struct db *db, const char *form_id,
                         "AND (CAST($4 AS BIGINT) IS NULL OR created_at > $4) "
                         "AND (CAST($5 AS BIGINT) IS NULL OR created_at < $5) "
                         "AND ($6 = 1 OR deleted_at IS NULL) "
+                        "AND ($8 = 1 OR spam = $9) "
                         "ORDER BY id DESC LIMIT $7",
                         &st, err);
     if (rc)
@@ -121,6 +124,8 @@ int store_submission_list(struct db *db, const char *form_id,
         db_bind_null(st, 5);
     db_bind_int(st, 6, f->include_deleted ? 1 : 0);
     db_bind_int(st, 7, f->limit + 1);
+    db_bind_int(st, 8, f->spam == SPAM_INCLUDE ? 1 : 0);
+    db_bind_int(st, 9, f->spam == SPAM_ONLY ? 1 : 0);
     return rows_page(st, f->limit, submission_row, page, err);
 }
 
@@ -218,6 +223,72 @@ int store_submission_set_deleted(struct db *db, const char *id, int deleted,
     return (rc = rows_exec(st, err)) ? rc : changed_or_missing(db, err);
 }
 
+int store_submission_is_spam(struct db *db, const char *id, int *spam, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db, "SELECT spam FROM submissions WHERE id = $1", &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, id);
+    if ((rc = db_step(st, err)) == 1) {
+        *spam = db_col_int(st, 0) != 0;
+        rc = 0;
+    } else if (rc == 0) {
+        rc = fmd_errf(err, FMD_ENOTFOUND, "no such submission");
+    }
+    db_done(st);
+    return rc;
+}
+
+int store_submission_set_spam(struct db *db, const char *id, int spam, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db, "UPDATE submissions SET spam = $2, updated_at = $3 WHERE id = $1",
+                        &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, id);
+    db_bind_int(st, 2, spam ? 1 : 0);
+    db_bind_int(st, 3, clock_wall_ms());
+    return (rc = rows_exec(st, err)) ? rc : changed_or_missing(db, err);
+}
+
+int store_submission_count_since(struct db *db, const char *form_id, int64_t since_ms,
+                                 int64_t *count, int64_t *oldest, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db, "SELECT COUNT(*), COALESCE(MIN(created_at), 0) FROM submissions "
+                            "WHERE form_id = $1 AND created_at > $2", &st, err);
+    if (rc)
+        return rc;
+    db_bind_text(st, 1, form_id);
+    db_bind_int(st, 2, since_ms);
+    *count = *oldest = 0;
+    if ((rc = db_step(st, err)) == 1) {
+        *count = db_col_int(st, 0);
+        *oldest = db_col_int(st, 1);
+        rc = 0;
+    }
+    db_done(st);
+    return rc;
+}
+
+int store_spam_secret(struct db *db, char *out, size_t cap, struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db, "SELECT secret FROM spam_keys WHERE name = 'fill_token'", &st, err);
+    if (rc)
+        return rc;
+    if ((rc = db_step(st, err)) == 1) {
+        fmd_strlcpy(out, db_col_text(st, 0), cap);
+        rc = 0;
+    } else if (rc == 0) {
+        rc = fmd_errf(err, FMD_ENOTFOUND, "no fill token secret: run the migrations");
+    }
+    db_done(st);
+    return rc;
+}
+
 int store_submission_purge(struct db *db, const char *id, struct fmd_err *err)
 {
     struct db_stmt *st;
@@ -259,14 +330,14 @@ int store_submission_texts(struct db *db, const char *form_id, const char *field
                         db_dialect(db) == DB_POSTGRES
                             ? "SELECT j.value #>> '{}' FROM submissions s, "
                               "jsonb_each(s.data::jsonb) j "
-                              "WHERE s.form_id = $1 AND s.deleted_at IS NULL "
+                              "WHERE s.form_id = $1 AND s.deleted_at IS NULL AND s.spam = 0 "
                               "AND s.created_at >= $2 AND s.created_at <= $3 "
                               "AND jsonb_typeof(j.value) = 'string' "
                               "AND length(j.value #>> '{}') > 0 "
                               "AND ($4::text IS NULL OR j.key = $4) "
                               "ORDER BY s.created_at DESC LIMIT $5"
                             : "SELECT j.value FROM submissions s, json_each(s.data) j "
-                              "WHERE s.form_id = $1 AND s.deleted_at IS NULL "
+                              "WHERE s.form_id = $1 AND s.deleted_at IS NULL AND s.spam = 0 "
                               "AND s.created_at >= $2 AND s.created_at <= $3 "
                               "AND j.type = 'text' AND length(j.value) > 0 "
                               "AND ($4 IS NULL OR j.key = $4) "

@@ -22,6 +22,7 @@ struct store_submission_new {
     const char *idempotency_key;   /* may be NULL */
     const char *body_hash;         /* hex SHA-256 of the request body */
     int64_t created_at;
+    int spam;                      /* 1: marked as spam (honeypot, fill time) */
 };
 
 struct store_submission_filter {
@@ -30,6 +31,7 @@ struct store_submission_filter {
     int64_t created_before;        /* used when has_before */
     int has_after, has_before;
     int include_deleted;
+    enum { SPAM_EXCLUDE = 0, SPAM_INCLUDE, SPAM_ONLY } spam;
     const char *cursor;
     int limit;
 };
@@ -58,6 +60,18 @@ int store_submission_edit(struct db *db, const char *id, const char *data, const
                           struct fmd_err *err);
 int store_submission_set_deleted(struct db *db, const char *id, int deleted,
                                  struct fmd_err *err);
+/* *spam: 1 if the submission is marked as spam, else 0. FMD_ENOTFOUND. */
+int store_submission_is_spam(struct db *db, const char *id, int *spam, struct fmd_err *err);
+/* Marks a submission as spam (1) or not (0). FMD_ENOTFOUND. */
+int store_submission_set_spam(struct db *db, const char *id, int spam, struct fmd_err *err);
+/*
+ * How many submissions (spam included) the form got after since_ms, and
+ * the creation time of the oldest of them (0 when none).
+ */
+int store_submission_count_since(struct db *db, const char *form_id, int64_t since_ms,
+                                 int64_t *count, int64_t *oldest, struct fmd_err *err);
+/* The secret the fill tokens' key comes from (migration 10) into out; FMD_ENOTFOUND. */
+int store_spam_secret(struct db *db, char *out, size_t cap, struct fmd_err *err);
 int store_submission_purge(struct db *db, const char *id, struct fmd_err *err);
 /*
  * Calls fn with each non-empty text answer (of field, or of any top-level

@@ -67,6 +67,7 @@ static int options_of(const struct store_export *e, struct export_options *o,
     if (export_format_parse(e->format, &o->format))
         return fmd_errf(err, FMD_EINVAL, "unknown export format '%s'", e->format);
     o->include_deleted = json_is_true(json_object_get(v, "include_deleted"));
+    o->include_spam = json_is_true(json_object_get(v, "include_spam"));
     o->bom = json_is_true(json_object_get(v, "bom"));
     o->from = json_integer_value(json_object_get(v, "from"));
     o->to = json_integer_value(json_object_get(v, "to"));

@@ -550,7 +550,8 @@ def test_public_form_definition(admin, anon, pid):
     r = anon.get(f"/v1/public/forms/{f['slug']}")
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"slug", "name", "status", "version", "schema", "ui"}
+    assert set(body) == {"slug", "name", "status", "version", "schema", "ui", "fill_token"}
+    assert isinstance(body["fill_token"], str) and body["fill_token"]
     assert body["slug"] == f["slug"]
     assert body["name"] == "Public Intake"
     assert body["status"] == "open"
