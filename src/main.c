@@ -43,6 +43,8 @@
 #include "store/auth.h"
 #include "store/form_cache.h"
 #include "store/forms.h"
+#include "store/sensitive.h"
+#include "tasks/rotate.h"
 #include "tasks/tasks.h"
 #include "store/schema_cache.h"
 #include "store/submissions.h"
@@ -357,6 +359,33 @@ static int cmd_admin_list_keys(int argc, char **argv)
     return rc ? die(&err) : 0;
 }
 
+/*
+ * Enqueues security.rotate_key for the server's workers and prints its id:
+ * they re-seal every sensitive value under the key file's last key.
+ */
+static int cmd_admin_rotate_key(int argc, char **argv)
+{
+    struct config cfg;
+    struct fmd_err err = {0};
+    struct db *db;
+    char target[4096], id[ID_LEN + 1];
+    int rc;
+
+    config_init(&cfg);
+    rc = open_db(&cfg, argc, argv, 3, NULL, 1, &db, target, sizeof(target), &err);
+    if (!rc)
+        rc = tasks_rotate_key_enqueue(db, id, &err);
+    if (!rc) {
+        printf("%s\n", id);
+        fprintf(stderr, "formd: task %s re-seals sensitive values under the key file's last "
+                        "key (GET /v1/tasks/%s); once it has completed, older keys can be "
+                        "removed from the file\n", id, id);
+    }
+    db_close(db);
+    config_release(&cfg);
+    return rc ? die(&err) : 0;
+}
+
 static int read_password(const char *file, char *out, size_t cap, struct fmd_err *err)
 {
     FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
@@ -646,9 +675,46 @@ static int parse_cors_origins(char *list, const char **origins, size_t *n, struc
     return 0;
 }
 
+    const char *cors[CORS_MAX_ORIGINS];
+/*
+ * The keyring of sensitive fields from the encryption-key option into *out
+ * (NULL without one), made the process's. Without a key formd still starts,
+ * saying which forms it will refuse submissions to (503) rather than store
+ * their sensitive values in clear.
+ */
+static int open_keyring(struct db *db, const struct config *cfg, struct crypto_keyring **out,
+                        struct fmd_err *err)
+{
+    int64_t n = 0;
+    int rc;
+
+    *out = NULL;
+    if (!cfg->encryption_key || !cfg->encryption_key[0]) {
+        if ((rc = sensitive_form_versions(db, &n, err)))
+            return rc;
+        if (n)
+            log_warn("no encryption key (FORMD_ENCRYPTION_KEY_FILE): %lld form versions mark "
+                     "fields x-sensitive; submissions to them are refused (503) until a key "
+                     "is set", (long long)n);
+        return 0;
+    }
+    if ((rc = crypto_keyring_parse(cfg->encryption_key, out, err)))
+        return fmd_errf(err, rc, "encryption-key: %s", err->msg);
+    log_info("encryption: %zu keys, current '%s'", crypto_keyring_count(*out),
+             crypto_keyring_current(*out));
+    sensitive_set_keyring(*out);
+    return 0;
+}
+
+static void close_keyring(struct crypto_keyring *kr)
+{
+    sensitive_set_keyring(NULL);
+    crypto_keyring_free(kr);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
-    const char *cors[CORS_MAX_ORIGINS];
+    struct crypto_keyring *keyring = NULL;
     struct config cfg;
     struct fmd_err err = {0};
     struct app app = {0};
@@ -667,6 +733,8 @@ static int cmd_serve(int argc, char **argv)
         rc = first_admin_key(db, &cfg, &err);
     if (!rc)
         rc = store_spam_secret(db, fill_secret, sizeof(fill_secret), &err);
+    if (!rc)
+        rc = open_keyring(db, &cfg, &keyring, &err);
     db_close(db);
     app.cfg = &cfg;
     app.started_ms = clock_wall_ms();
@@ -731,6 +799,7 @@ static int cmd_serve(int argc, char **argv)
     schema_cache_clear();
     form_cache_clear();
     api_limits_release();
+    close_keyring(keyring);
     metrics_reset();
     config_release(&cfg);
     return rc ? die(&err) : 0;
@@ -741,6 +810,7 @@ static int cmd_serve(int argc, char **argv)
 /* Runs task workers only, on the database that servers use. */
 static int cmd_worker(int argc, char **argv)
 {
+    struct crypto_keyring *keyring = NULL;
     struct config cfg;
     struct fmd_err err = {0};
     struct app app = {0};
@@ -753,6 +823,8 @@ static int cmd_worker(int argc, char **argv)
     config_init(&cfg);
     block_stop_signals(&sigs);
     rc = open_db(&cfg, argc, argv, 2, NULL, 1, &db, target, sizeof(target), &err);
+    if (!rc)
+        rc = open_keyring(db, &cfg, &keyring, &err);
     db_close(db);
     app.cfg = &cfg;
     workers = cfg.workers > 0 ? (int)cfg.workers : 1;
@@ -775,6 +847,7 @@ static int cmd_worker(int argc, char **argv)
     ai_ocr_shutdown();
     db_writer_stop(app.writer);
     db_pool_free(app.pool);
+    close_keyring(keyring);
     metrics_reset();
     config_release(&cfg);
     return rc ? die(&err) : 0;
@@ -1302,6 +1375,8 @@ static const struct command commands[] = {
     {"admin", "create-key", cmd_admin_create_key, "make an API key; prints it on stdout"},
     {"admin", "revoke-key", cmd_admin_revoke_key, "revoke an API key"},
     {"admin", "list-keys", cmd_admin_list_keys, "list API keys (never their secrets)"},
+    {"admin", "rotate-key", cmd_admin_rotate_key,
+     "re-seal sensitive fields under the key file's last key (a task; prints its id)"},
     {"etl", NULL, cmd_etl, "bring the analytics database up to date [--rebuild]"},
     {"export", NULL, cmd_export, "--form ID --format F --out FILE: export submissions"},
     {"backup", NULL, cmd_backup, "--out FILE [--force]: a consistent copy, while serving"},

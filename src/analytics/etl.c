@@ -55,11 +55,14 @@
 #include "analytics/layout.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/mem.h"
 #include "metrics/metrics.h"
+#include "security/crypto.h"
 #include "core/banned.h"
 
 #define SQL_MAX (16u << 20)
+#define ETL_SENSITIVE_MASK "***"   /* as store/sensitive.h shows it */
 #define STATE_ROWS_MAX 10000000
 #define PRUNE_CHUNK 10000
 
@@ -536,6 +539,59 @@ static int append_text(struct duck_appender *a, struct db_stmt *st, int col)
     return s ? duck_append_text(a, s, len) : duck_append_null(a);
 }
 
+/* Replaces, at any depth, each string shaped like a sealed value with the mask. */
+static int mask_sealed(json_t *v)
+{
+    char id[CRYPTO_KEY_ID_MAX + 1];
+    const char *k;
+    json_t *m;
+    size_t i;
+    int rc = 0;
+
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, m) {
+            if (json_is_string(m) && crypto_sealed_key_id(json_string_value(m), id))
+                rc = json_object_set_new(v, k, json_string(ETL_SENSITIVE_MASK));
+            else
+                rc = mask_sealed(m);
+            if (rc)
+                return FMD_ENOMEM;
+        }
+    } else if (json_is_array(v)) {
+        for (i = 0; i < json_array_size(v) && !rc; i++)
+            rc = mask_sealed(json_array_get(v, i));
+    }
+    return rc;
+}
+
+/*
+ * A submission's data, with its sensitive values (sealed at rest,
+ * store/sensitive.h) masked: the analytics database never holds them, in
+ * clear or sealed, so its summaries count them and exports show the mask.
+ * Only sealed values are touched, and they are only ever masked here.
+ */
+static int append_data(struct duck_appender *a, struct db_stmt *st, int col)
+{
+    size_t len;
+    const char *s = db_col_textn(st, col, &len);
+    json_t *doc;
+    char *text;
+    int rc;
+
+    if (!s || !memmem(s, len, "\"" CRYPTO_SEALED_PREFIX, strlen(CRYPTO_SEALED_PREFIX) + 1))
+        return append_text(a, st, col);
+    if (!(doc = json_loadb(s, len, 0, NULL)))
+        return append_text(a, st, col);   /* not formd's: copied as it is, as before */
+    rc = mask_sealed(doc);
+    text = rc ? NULL : json_encode(doc);
+    json_decref(doc);
+    if (!text)
+        return FMD_ENOMEM;
+    rc = duck_append_text(a, text, strlen(text));
+    fmd_free(text);
+    return rc;
+}
+
 /*
  * Reads the next batch from the operational store into the staging tables,
  * in one read transaction so that the rows are at least as new as the
@@ -600,7 +656,7 @@ static int stage_batch(struct db *db, struct duck_conn *dc, int64_t wm, int batc
             (rc = duck_append_int64(rows, db_col_int(st, 5))) ||
             (rc = db_col_null(st, 6) ? duck_append_null(rows)
                                      : duck_append_int64(rows, db_col_int(st, 6))) ||
-            (rc = append_text(rows, st, 7)) ||
+            (rc = append_data(rows, st, 7)) ||
             (rc = duck_append_int64(rows, db_col_int(st, 8))) ||
             (rc = duck_appender_end_row(rows, err)))
             break;
@@ -978,5 +1034,35 @@ int etl_prune(struct db_writer *w, int64_t watermark, int64_t *pruned, struct fm
     } while (j.deleted == PRUNE_CHUNK);
     if (pruned)
         *pruned = total;
+    return rc;
+}
+
+/* ---- exports with sensitive values ---- */
+
+int etl_clear_table(struct db *db, struct duck_conn *dc, const char *form_id,
+                    const char *clear_table, const char *out_table, struct fmd_err *err)
+{
+    struct form fm = {.id = (char *)form_id, .max_version = INT32_MAX};
+    struct buf b;
+    int rc;
+
+    columns_init(&fm.cols);
+    buf_init(&b, SQL_MAX);
+    if ((rc = load_columns(db, &fm, err)))
+        goto out;
+    /* submission_id is reserved (LAYOUT_META_NAMES): no form column takes it. */
+    if ((rc = buf_printf(&b, "CREATE OR REPLACE TEMP TABLE \"%s\" AS SELECT f.version, "
+                             "f.status, f.created_at, f.updated_at, f.deleted_at, x.* FROM "
+                             LAYOUT_FORM_TABLE_FMT " f JOIN (SELECT submission_id",
+                         out_table, form_id)) ||
+        (rc = add_select(&b, &fm)) ||
+        (rc = buf_printf(&b, " FROM \"%s\") x USING (submission_id)", clear_table))) {
+        rc = fmd_errf(err, rc, "form '%s': cannot build sql", form_id);
+        goto out;
+    }
+    rc = duck_exec(dc, b.p, err);
+out:
+    buf_release(&b);
+    columns_release(&fm.cols);
     return rc;
 }

@@ -128,4 +128,17 @@ int etl_observe_lag(struct db *db, struct duck_conn *dc, int64_t *lag_ms, struct
  */
 int etl_prune(struct db_writer *w, int64_t watermark, int64_t *pruned, struct fmd_err *err);
 
+/*
+ * For an export that shows sensitive values (tasks/export.c): creates the
+ * temporary table out_table on dc, the rows of the form's table f_<form_id>
+ * that clear_table (a temporary table of dc: submission_id VARCHAR, data
+ * VARCHAR, the submissions' data with sensitive values opened) has, with
+ * every form column computed from that data as the ETL computes it from the
+ * stored data. Temporary: the clear values never reach the database file.
+ * The form's columns are read through db. 0, or the duck.h / db.h codes,
+ * FMD_EINVAL for a schema that makes no columns, FMD_ENOMEM.
+ */
+int etl_clear_table(struct db *db, struct duck_conn *dc, const char *form_id,
+                    const char *clear_table, const char *out_table, struct fmd_err *err);
+
 #endif

@@ -596,7 +596,8 @@ static int add_from_where(struct job *j, struct buf *b, struct filters *f)
     int rc;
 
     memset(f, 0, sizeof(*f));
-    if ((rc = buf_printf(b, " FROM " LAYOUT_FORM_TABLE_FMT, j->form_id)))
+    if ((rc = o->table ? buf_printf(b, " FROM \"%s\"", o->table)
+                       : buf_printf(b, " FROM " LAYOUT_FORM_TABLE_FMT, j->form_id)))
         return rc;
     if (!o->include_deleted && !(rc = buf_printf(b, "%s\"deleted_at\" IS NULL", and)))
         and = " AND ";

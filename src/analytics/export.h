@@ -51,6 +51,9 @@ struct export_options {
     int64_t to;                     /* created_at < to (ms); 0: unbounded */
     const char *status;             /* only this status; NULL: all */
     int version;                    /* only this form version; 0: all */
+    /* Read the rows from this table of c (a temporary one with the form
+     * table's columns, etl_clear_table) instead of f_<form id>; NULL: the form's. */
+    const char *table;
     /* CSV only (ignored otherwise): */
     bool bom;                       /* start with a UTF-8 BOM (for spreadsheet programs) */
     enum export_guard spreadsheet_safe;

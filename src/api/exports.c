@@ -61,19 +61,27 @@ static int bool_member(struct http_req *req, const json_t *body, const char *nam
 }
 
 /* The options an export is made with, checked: a new object, or answered and NULL. */
-static json_t *export_options(struct http_req *req, const json_t *body)
+static json_t *export_options(struct http_req *req, const json_t *body, enum role role)
 {
     const json_t *status = json_object_get(body, "status"), *version;
     int64_t from, to;
-    int bom, deleted, spam;
+    int bom, deleted, spam, sensitive;
+    json_t *o;
 
     if (bool_member(req, body, "bom", &bom) ||
         bool_member(req, body, "include_deleted", &deleted) ||
         bool_member(req, body, "include_spam", &spam) ||
+        bool_member(req, body, "include_sensitive", &sensitive) ||
         api_time_member(req, body, "from", &from) || api_time_member(req, body, "to", &to))
         return NULL;
     if (from && to && from > to) {
         http_problem(req, FMD_EINVAL, NULL, "'from' must not be after 'to'", NULL);
+        return NULL;
+    }
+    /* A file leaves formd's control once downloaded: clear sensitive values are admin-only. */
+    if (sensitive && role < ROLE_ADMIN) {
+        http_problem(req, FMD_EFORBIDDEN, NULL,
+                     "'include_sensitive' needs the admin role on the project", NULL);
         return NULL;
     }
     if (status && !json_is_null(status) && !in_list(json_string_value(status), statuses)) {
@@ -87,11 +95,18 @@ static json_t *export_options(struct http_req *req, const json_t *body)
         http_problem(req, FMD_EINVAL, NULL, "'version' must be a positive integer", NULL);
         return NULL;
     }
-    return json_pack("{s:b, s:b, s:b, s:I, s:I, s:s?, s:I}", "bom", bom, "include_deleted",
-                     deleted, "include_spam", spam,
-                     "from", (json_int_t)from, "to", (json_int_t)to,
-                     "status", status ? json_string_value(status) : NULL,
-                     "version", (json_int_t)(version ? json_integer_value(version) : 0));
+    o = json_pack("{s:b, s:b, s:b, s:I, s:I, s:s?, s:I}", "bom", bom, "include_deleted",
+                  deleted, "include_spam", spam,
+                  "from", (json_int_t)from, "to", (json_int_t)to,
+                  "status", status ? json_string_value(status) : NULL,
+                  "version", (json_int_t)(version ? json_integer_value(version) : 0));
+    if (o && sensitive && json_object_set_new(o, "include_sensitive", json_true())) {
+        json_decref(o);
+        o = NULL;
+    }
+    if (!o)
+        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+    return o;
 }
 
 static int create_write(struct db *db, void *arg, struct fmd_err *err)
@@ -126,7 +141,8 @@ static void created_answer(struct http_req *req)
 void api_export_create(struct http_req *req)
 {
     static const char *const members[] = {"format", "bom", "include_deleted", "include_spam",
-                                          "from", "to", "status", "version", NULL};
+                                          "from", "to", "status", "version",
+                                          "include_sensitive", NULL};
     struct principal *pr = api_auth(req);
     struct store_form f;
     struct export_op *op;
@@ -143,7 +159,7 @@ void api_export_create(struct http_req *req)
                      NULL);
         goto out;
     }
-    if (!(opts = export_options(req, body)))
+    if (!(opts = export_options(req, body, api_role_on(pr, f.project_id))))
         goto out;
     if (!(op = arena_alloc(&req->arena, sizeof(*op)))) {
         http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);

@@ -17,6 +17,7 @@
 #include "store/auth.h"
 #include "store/form_cache.h"
 #include "store/forms.h"
+#include "store/sensitive.h"
 #include "core/banned.h"
 
 #define SLUG_MAX 63
@@ -194,6 +195,27 @@ static int parse_settings(struct http_req *req, json_t *settings, struct definit
 }
 
 /*
+ * A schema with sensitive fields needs an encryption key to take
+ * submissions: refused (409) without one rather than published and then
+ * unusable. 0, or answered.
+ */
+static int need_key_for(struct http_req *req, const struct schema *compiled)
+{
+    const json_t *paths = schema_sensitive(compiled);
+    if (!paths || sensitive_keyring())
+        return 0;
+    http_problem(req, FMD_ECONFLICT, "encryption_key_required",
+                 arena_printf(&req->arena,
+                              "this form marks %zu field(s) sensitive (first '%s') and formd "
+                              "has no encryption key: set FORMD_ENCRYPTION_KEY_FILE to a key "
+                              "file (KEYID:BASE64 of 32 bytes a line) and restart formd",
+                              json_array_size(paths),
+                              json_string_value(json_array_get(paths, 0))),
+                 NULL);
+    return -1;
+}
+
+/*
  * Reads schema or fields, ui and settings from body into d. The schema is
  * compiled once here so a schema that cannot be used is refused now (422)
  * rather than failing at the first submission. 0, or answered.
@@ -244,6 +266,8 @@ static int parse_definition(struct http_req *req, json_t *body, struct definitio
                      "'settings.honeypot' must not be a field of the form's schema", NULL);
         goto out;
     }
+    if (need_key_for(req, compiled))
+        goto out;
     if (!(d->doc.schema = encode_in_arena(req, schema)) ||
         (fields && !(d->doc.fields = encode_in_arena(req, fields))) ||
         (ui && !json_is_null(ui) && !(d->doc.ui = encode_in_arena(req, ui)))) {
@@ -510,6 +534,34 @@ static void publish_answer(struct http_req *req)
     http_send_json(req, 200, json_pack("{s:i}", "version", op->version));
 }
 
+/* The draft was saved while a key was configured: checked again without one. */
+static int draft_needs_key(struct http_req *req, const struct store_form *f)
+{
+    struct fmd_err err = {0};
+    struct schema *compiled = NULL;
+    char *text = NULL;
+    json_t *doc = NULL;
+    int rc;
+
+    if (!f->draft_version)
+        return 0;
+    if ((rc = store_form_schema(api_db(req), f->id, f->draft_version, &text, &err)) ||
+        !(doc = json_loads(text, JSON_DECODE_ANY, NULL)) ||
+        schema_compile(doc, &compiled, &err)) {
+        fmd_free(text);
+        json_decref(doc);
+        if (rc == FMD_ENOTFOUND)
+            return 0;   /* nothing to publish: store_form_publish says so */
+        http_problem(req, FMD_EINTERNAL, NULL, "cannot read the form's draft", NULL);
+        return -1;
+    }
+    fmd_free(text);
+    json_decref(doc);
+    rc = need_key_for(req, compiled);
+    schema_free(compiled);
+    return rc;
+}
+
 void api_form_publish(struct http_req *req)
 {
     struct principal *pr = api_auth(req);
@@ -524,5 +576,7 @@ void api_form_publish(struct http_req *req)
         http_problem(req, FMD_EINVAL, NULL, "publish takes no request body", NULL);
         return;
     }
+    if (!sensitive_keyring() && draft_needs_key(req, &op->form))
+        return;
     api_write(req, publish_write, op, publish_answer);
 }

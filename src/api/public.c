@@ -22,6 +22,7 @@
 #include "store/forms.h"
 #include "db/rows.h"
 #include "store/schema_cache.h"
+#include "store/sensitive.h"
 #include "store/submissions.h"
 #include "tasks/ai.h"
 #include "tasks/webhook.h"
@@ -85,16 +86,46 @@ struct submit {
     char form_slug[64];
     char existing_hash[65];
     char hash[65];
+    const struct buf *body;    /* the request's, for comparing with a keyed hash */
     int replayed;
     struct schema_settings settings;   /* the published version's */
     int64_t day_wait_ms;       /* over quota_per_day: when there will be room */
 };
 
-static void body_hash(const struct buf *body, char out[65])
+static void plain_hash(const struct buf *body, char out[65])
 {
     unsigned char h[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(h, (const unsigned char *)body->p, body->len);
     sodium_bin2hex(out, 65, h, sizeof(h));
+}
+
+/*
+ * The body's digest kept for idempotency. With an encryption key it is
+ * keyed (HMAC under a subkey of the current key): a plain SHA-256 of a body
+ * holding a sensitive value would let anyone who reads the database guess
+ * that value offline.
+ */
+static void body_hash(const struct buf *body, char out[65])
+{
+    const struct crypto_keyring *kr = sensitive_keyring();
+    if (!kr || crypto_keyed_hash(kr, 0, body->p, body->len, out))
+        plain_hash(body, out);
+}
+
+/* 1 if the stored digest is this body's, under any key or none (keys rotate). */
+static int same_body(const struct submit *s)
+{
+    const struct crypto_keyring *kr = sensitive_keyring();
+    char h[65];
+    size_t i;
+
+    if (!strcmp(s->existing_hash, s->hash))
+        return 1;
+    plain_hash(s->body, h);
+    for (i = 0; strcmp(s->existing_hash, h); i++)
+        if (!kr || crypto_keyed_hash(kr, i, s->body->p, s->body->len, h))
+            return 0;
+    return 1;
 }
 
 /* 1 if key is 1..255 visible ASCII characters. */
@@ -123,7 +154,7 @@ static int find_earlier(struct db *db, struct submit *s, struct fmd_err *err)
         return 0;
     if (rc)
         return rc;
-    if (strcmp(s->existing_hash, s->hash))
+    if (!same_body(s))
         return fmd_errf(err, FMD_EIDEMPOTENCY,
                         "this Idempotency-Key was used with a different request body");
     s->replayed = 1;
@@ -245,7 +276,7 @@ static int looks_like_spam(const struct schema_settings *st, const char *slug, j
  * version's settings ask of a new submission.
  */
 static int validate(struct http_req *req, struct db *db, const struct store_form *f,
-                    json_t *body, struct submit *s)
+                    json_t *body, struct submit *s, json_t **sensitive)
 {
     const struct schema *schema;
     struct schema *owned;
@@ -261,6 +292,8 @@ static int validate(struct http_req *req, struct db *db, const struct store_form
     s->row.spam = looks_like_spam(&s->settings, f->slug, data,
                                   json_object_get(body, "fill_token"));
     rc = schema_validate(schema, data, &errors);
+    if (!rc && schema_sensitive(schema) && !(*sensitive = json_deep_copy(schema_sensitive(schema))))
+        rc = FMD_ENOMEM;
     schema_free(owned);
     if (rc == FMD_EUNPROC) {
         http_problem(req, FMD_EVALIDATION, NULL, "submission does not match the form", errors);
@@ -297,7 +330,7 @@ void api_public_submit(struct http_req *req)
     struct fmd_err err = {0};
     struct submit *s;
     struct db *db;
-    json_t *body = NULL, *data;
+    json_t *body = NULL, *data, *sensitive = NULL;
     char *text;
     int rc;
 
@@ -325,6 +358,7 @@ void api_public_submit(struct http_req *req)
     s->row.idempotency_key = key ? arena_strdup(&req->arena, key) : NULL;
     body_hash(&req->body, s->hash);
     s->row.body_hash = s->hash;
+    s->body = &req->body;
     if (key) {
         /* A replay answers as the first time did, even if the form changed since. */
         if ((rc = find_earlier(db, s, &err)) < 0) {
@@ -349,10 +383,16 @@ void api_public_submit(struct http_req *req)
         http_problem(req, FMD_EINVAL, NULL, "'fill_token' must be a string", NULL);
         goto out;
     }
-    if (validate(req, db, &f, body, s))
+    if (validate(req, db, &f, body, s, &sensitive))
         goto out;
     if ((wait = api_quota_minute(f.id, s->settings.quota_per_minute))) {
         api_too_many(req, wait, "this form has reached its quota of submissions per minute");
+        goto out;
+    }
+    id_new(s->row.id);
+    /* Sealed only once valid: the schema's checks need the clear values. */
+    if (sensitive_seal(sensitive, data, s->row.form_id, s->row.id, &err)) {
+        http_problem_err(req, &err);
         goto out;
     }
     if (!(text = json_encode(data)) || !(s->row.data = arena_strdup(&req->arena, text))) {
@@ -361,10 +401,10 @@ void api_public_submit(struct http_req *req)
         goto out;
     }
     fmd_free(text);
-    id_new(s->row.id);
     s->row.form_version = f.published_version;
     s->row.created_at = clock_wall_ms();
     api_write(req, submit_write, s, submit_answer);
 out:
+    json_decref(sensitive);
     json_decref(body);
 }

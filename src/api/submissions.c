@@ -12,6 +12,7 @@
 #include "schema/validate.h"
 #include "store/forms.h"
 #include "store/schema_cache.h"
+#include "store/sensitive.h"
 #include "store/submissions.h"
 #include "tasks/webhook.h"
 #include "core/banned.h"
@@ -26,6 +27,31 @@ static const char *review_state(const char *s)
         if (!strcmp(s, review_states[i]))
             return review_states[i];
     return NULL;
+}
+
+/*
+ * Who sees sensitive values opened: editors and admins of the project
+ * (who may also edit the data). Reviewers and viewers see SENSITIVE_MASK
+ * and the masked pointers in "masked".
+ */
+static int may_decrypt(const struct principal *pr, const char *project_id)
+{
+    return api_role_on(pr, project_id) >= ROLE_EDITOR;
+}
+
+/* Opens or masks each submission of a list page's items in place: 0, or answered. */
+static int show_page(struct http_req *req, json_t *page, int decrypt)
+{
+    struct fmd_err err = {0};
+    json_t *items = json_object_get(page, "items");
+    size_t i;
+
+    for (i = 0; i < json_array_size(items); i++)
+        if (sensitive_show_submission(api_db(req), json_array_get(items, i), decrypt, &err)) {
+            http_problem_err(req, &err);
+            return -1;
+        }
+    return 0;
 }
 
 /* ---- list ---- */
@@ -88,6 +114,10 @@ void api_submission_list(struct http_req *req)
         http_problem_err(req, &err);
         return;
     }
+    if (show_page(req, page, may_decrypt(pr, f.project_id))) {
+        json_decref(page);
+        return;
+    }
     http_send_json(req, 200, page);
 }
 
@@ -104,6 +134,7 @@ struct sub_op {
     const char *data;
     int spam;                  /* PATCH: -1 keep, 0 not spam, 1 spam */
     char by[128];
+    int decrypt;               /* the caller sees sensitive values opened */
 };
 
 /*
@@ -133,6 +164,7 @@ static int load_submission(struct http_req *req, struct principal *pr, enum role
     }
     fmd_strlcpy(op->by, pr->name, sizeof(op->by));
     fmd_strlcpy(op->project_id, f.project_id, sizeof(op->project_id));
+    op->decrypt = may_decrypt(pr, f.project_id);
     return api_require(req, pr, f.project_id, need, "submission");
 }
 
@@ -146,7 +178,7 @@ static struct sub_op *new_op(struct http_req *req)
     return op;
 }
 
-static void answer_submission(struct http_req *req, const char *id)
+static void answer_submission(struct http_req *req, const struct sub_op *op)
 {
     struct fmd_err err = {0};
     struct db *db = api_db(req);
@@ -154,7 +186,12 @@ static void answer_submission(struct http_req *req, const char *id)
 
     if (!db)
         return;
-    if (store_submission_get(db, id, &out, NULL, &err)) {
+    if (store_submission_get(db, op->id, &out, NULL, &err)) {
+        http_problem_err(req, &err);
+        return;
+    }
+    if (sensitive_show_submission(db, out, op->decrypt, &err)) {
+        json_decref(out);
         http_problem_err(req, &err);
         return;
     }
@@ -166,7 +203,36 @@ void api_submission_get(struct http_req *req)
     struct principal *pr = api_auth(req);
     struct sub_op *op;
     if (pr && (op = new_op(req)) && !load_submission(req, pr, ROLE_VIEWER, op))
-        answer_submission(req, op->id);
+        answer_submission(req, op);
+}
+
+/*
+ * Opens or masks the sensitive values of every revision in place (edits are
+ * checked against the submission's own version, so one set of locations
+ * holds for all), noting "masked" on the revisions that have any.
+ */
+static int show_history(struct db *db, const struct sub_op *op, json_t *out,
+                        struct fmd_err *err)
+{
+    json_t *items = json_object_get(out, "items"), *paths = NULL, *masked;
+    size_t i;
+    int rc = sensitive_paths(db, op->form_id, op->version, &paths, err);
+
+    for (i = 0; !rc && paths && i < json_array_size(items); i++) {
+        json_t *rev = json_array_get(items, i);
+        if (!(masked = json_array()))
+            rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
+        if (!rc)
+            rc = sensitive_show(paths, json_object_get(rev, "data"), op->form_id, op->id,
+                                op->decrypt, masked, err);
+        if (!rc && json_array_size(masked) && json_object_set(rev, "masked", masked))
+            rc = fmd_errf(err, FMD_ENOMEM, "out of memory");
+        json_decref(masked);
+    }
+    json_decref(paths);
+    if (rc)
+        json_decref(out);
+    return rc;
 }
 
 void api_submission_history(struct http_req *req)
@@ -178,7 +244,8 @@ void api_submission_history(struct http_req *req)
 
     if (!pr || !(op = new_op(req)) || load_submission(req, pr, ROLE_VIEWER, op))
         return;
-    if (store_submission_history(api_db(req), op->id, &out, &err)) {
+    if (store_submission_history(api_db(req), op->id, &out, &err) ||
+        show_history(api_db(req), op, out, &err)) {
         http_problem_err(req, &err);
         return;
     }
@@ -190,7 +257,7 @@ static void changed_answer(struct http_req *req)
     struct sub_op *op = api_write_arg(req);
     if (api_write_failed(req))
         return;
-    answer_submission(req, op->id);
+    answer_submission(req, op);
 }
 
 /*
@@ -228,7 +295,7 @@ static int patch_write(struct db *db, void *arg, struct fmd_err *err)
 }
 
 /* An edit must still match the version the submission was made against. */
-static int validate_edit(struct http_req *req, struct sub_op *op, const json_t *data)
+static int validate_edit(struct http_req *req, struct sub_op *op, json_t *data)
 {
     const struct schema *schema;
     struct schema *owned;
@@ -246,7 +313,14 @@ static int validate_edit(struct http_req *req, struct sub_op *op, const json_t *
         return -1;
     }
     rc = schema_validate(schema, data, &errors);
+    /* Validated in clear, then sealed: nothing sensitive reaches the row or its history. */
+    if (!rc && sensitive_seal(schema_sensitive(schema), data, op->form_id, op->id, &err))
+        rc = err.code;
     schema_free(owned);
+    if (rc && err.code) {
+        http_problem_err(req, &err);
+        return -1;
+    }
     if (rc) {
         http_problem(req, rc == FMD_EUNPROC ? FMD_EVALIDATION : rc, NULL,
                      "the edited data does not match the form", errors);

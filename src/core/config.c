@@ -21,11 +21,13 @@ struct option_row {
     size_t offset;
     long min, max;
     const char *def;
-    int secret;          /* also read from FORMD_NAME_FILE */
+    int secret;          /* also read from FORMD_NAME_FILE: SECRET_LINE or SECRET_FILE */
     const char *help;
 };
 
 #define OFF(f) offsetof(struct config, f)
+#define SECRET_LINE 1    /* the file's first line */
+#define SECRET_FILE 2    /* the whole file (a key file of several lines) */
 
 static const struct option_row options[] = {
     {"listen", OPT_STR, OFF(listen), 0, 0, "127.0.0.1:8080", 0, "address and port to serve on"},
@@ -76,6 +78,7 @@ static const struct option_row options[] = {
     {"rate-management", OPT_STR, OFF(rate_management), 0, 0, "1000/1,2000", 0, "rate limit per API key or session of the other authenticated routes: COUNT/SECONDS[,BURST], 0 for none"},
     {"rate-ai", OPT_STR, OFF(rate_ai), 0, 0, "60/1,120", 0, "rate limit per API key or session of the AI routes: COUNT/SECONDS[,BURST], 0 for none"},
     {"trusted-proxies", OPT_STR, OFF(trusted_proxies), 0, 0, "", 0, "comma-separated proxy addresses whose X-Forwarded-For names the client (empty: the socket peer is the client)"},
+    {"encryption-key", OPT_STR, OFF(encryption_key), 0, 0, "", SECRET_FILE, "keys of sensitive form fields, KEYID:BASE64(32 bytes) a line, the last one current (give the file: FORMD_ENCRYPTION_KEY_FILE)"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -250,21 +253,32 @@ int config_has_password(const char *value)
            ((const char *)memchr(scheme, ':', (size_t)(at - scheme)))[1] != '@';
 }
 
-static int read_secret_file(const char *path, char *out, size_t cap)
+/* The first line of the file, or with whole the whole file (at most cap - 1 bytes). */
+static int read_secret_file(const char *path, int whole, char *out, size_t cap)
 {
     FILE *f = fopen(path, "r");
+    size_t n;
+    int rc = 0;
+
     if (!f)
         return -1;
-    if (!fgets(out, (int)cap, f))
+    if (whole) {
+        n = fread(out, 1, cap - 1, f);
+        out[n] = '\0';
+        if (n == cap - 1 && fgetc(f) != EOF)
+            rc = -1;                 /* too long: refuse rather than cut a key off */
+    } else if (!fgets(out, (int)cap, f)) {
         out[0] = '\0';
+    }
     fclose(f);
-    out[strcspn(out, "\r\n")] = '\0';
-    return 0;
+    if (!whole)
+        out[strcspn(out, "\r\n")] = '\0';
+    return rc;
 }
 
 static int load_env(struct config *c, struct fmd_err *err)
 {
-    char name[96], secret[4096];
+    char name[96], secret[16384];
     size_t i;
     int rc;
 
@@ -280,8 +294,9 @@ static int load_env(struct config *c, struct fmd_err *err)
             continue;
         if ((rc = check_secret_file(name, v, err)))
             return rc;
-        if (read_secret_file(v, secret, sizeof(secret)))
-            return fmd_errf(err, FMD_EINVAL, "%s: cannot read '%s'", name, v);
+        if (read_secret_file(v, options[i].secret == SECRET_FILE, secret, sizeof(secret)))
+            return fmd_errf(err, FMD_EINVAL, "%s: cannot read '%s' (or larger than %zu bytes)",
+                            name, v, sizeof(secret) - 1);
         rc = apply(c, &options[i], secret, name, err);
         memset(secret, 0, sizeof(secret));
         if (rc)

@@ -63,6 +63,7 @@ struct config {
     char *rate_management;   /* the same per principal for other authenticated routes */
     char *rate_ai;           /* the same per principal for the AI routes */
     char *trusted_proxies;   /* comma-separated addresses whose X-Forwarded-For is believed */
+    char *encryption_key;    /* the key file's text (security/crypto.h), or "" */
 };
 
 /* Fills c with defaults. */

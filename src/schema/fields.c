@@ -16,8 +16,9 @@
  *   multiselect  array of enum items, uniqueItems      options min_items max_items
  *
  * Every type takes name, type, label (-> title), description, required,
- * required_if and visible_if. min/max -> minimum/maximum, min_length/max_length
- * -> minLength/maxLength, min_items/max_items -> minItems/maxItems. A member
+ * sensitive (-> "x-sensitive": true), required_if and visible_if.
+ * min/max -> minimum/maximum, min_length/max_length -> minLength/maxLength,
+ * min_items/max_items -> minItems/maxItems. A member
  * that does not apply to the type is rejected like an unknown one.
  *
  * A condition {"field": F, "equals": V} is C = {"properties": {F: {"const":
@@ -81,6 +82,7 @@ static const struct {
     unsigned needs;          /* 0: every type takes it */
 } fmembers[] = {
     {"name", 0}, {"type", 0}, {"label", 0}, {"description", 0}, {"required", 0},
+    {"sensitive", 0},
     {"required_if", 0}, {"visible_if", 0},
     {"min", M_RANGE}, {"max", M_RANGE}, {"min_length", M_LENGTH}, {"max_length", M_LENGTH},
     {"pattern", M_PATTERN}, {"options", M_OPTIONS}, {"min_items", M_ITEMS},
@@ -95,6 +97,7 @@ struct spec {
     const json_t *required_if, *visible_if;   /* {"field", "equals"} */
     json_int_t min_length, max_length, min_items, max_items;
     int required;
+    int sensitive;           /* "x-sensitive": encrypted at rest, masked for low roles */
 };
 
 struct fctx {
@@ -396,6 +399,10 @@ static int read_spec(struct fctx *f, const json_t *fd, struct spec *sp)
     if (req && !json_is_boolean(req))
         return ferr(f, "'required' must be a boolean");
     sp->required = json_is_true(req);
+    req = json_object_get(fd, "sensitive");
+    if (req && !json_is_boolean(req))
+        return ferr(f, "'sensitive' must be a boolean");
+    sp->sensitive = json_is_true(req);
     if ((rc = get_string(f, fd, "label", &sp->label)) ||
         (rc = get_string(f, fd, "description", &sp->description)) ||
         (rc = get_count(f, fd, "min_length", &sp->min_length)) ||
@@ -450,6 +457,8 @@ static json_t *property_schema(const struct spec *sp)
 
     p = with_copy(p, "title", sp->label);
     p = with_copy(p, "description", sp->description);
+    if (sp->sensitive)
+        p = with(p, "x-sensitive", json_true());
     if (sp->type->json_type)
         p = with(p, "type", json_string(sp->type->json_type));
     switch (sp->type->kind) {

@@ -279,4 +279,11 @@ void schema__fast_prepare(struct snode *n);
 /* Appends "/" and key escaped per RFC 6901 (~ as ~0, / as ~1): 0 or FMD_ENOMEM. */
 int schema__push_key(struct buf *b, const char *key, size_t n);
 
+/*
+ * The JSON Pointers of doc's "x-sensitive" properties (sensitive.c) as a
+ * new array into *out, or NULL when there are none. FMD_EUNPROC for an
+ * "x-sensitive" that is not a boolean or is where formd cannot locate it.
+ */
+int schema__sensitive_paths(const json_t *doc, json_t **out, struct fmd_err *err);
+
 #endif

@@ -169,6 +169,7 @@ struct schema {
     struct vec codes;            /* pcre2_code * */
     pcre2_general_context *gctx; /* PCRE2 allocates through fmd_malloc */
     pcre2_match_context *mctx;   /* the match limits; read-only */
+    json_t *sensitive;           /* JSON Pointers of "x-sensitive" properties, or NULL */
 };
 
 /* What the index knows of a URI: a resource root or an anchor. */
@@ -1565,7 +1566,11 @@ int schema_compile_ex(const json_t *doc, const struct schema_registry *reg, unsi
         rc = nomem(err);
         goto out;
     }
-    rc = compile_root(&c, copy, flags);
+    rc = schema__sensitive_paths(copy, &c.s->sensitive, err);
+    if (!rc)
+        rc = compile_root(&c, copy, flags);
+    else
+        json_decref(copy);
 out:
     cctx_release(&c);
     if (rc)
@@ -1612,9 +1617,15 @@ void schema_free(struct schema *s)
     fmd_free(s->blocks.p);
     fmd_free(s->codes.p);
     fmd_free(s->docs.p);
+    json_decref(s->sensitive);
     pcre2_match_context_free(s->mctx);
     pcre2_general_context_free(s->gctx);
     fmd_free(s);
+}
+
+const json_t *schema_sensitive(const struct schema *s)
+{
+    return s ? s->sensitive : NULL;
 }
 
 int schema_check(const struct schema *s, const json_t *instance, struct schema_errors *errors)

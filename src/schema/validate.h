@@ -64,6 +64,15 @@ int schema_compile(const json_t *doc, struct schema **out, struct fmd_err *err);
 void schema_free(struct schema *s);
 
 /*
+ * The locations of s's sensitive values (formd's "x-sensitive": true
+ * annotation, see sensitive.c): an array of JSON Pointers into the instance,
+ * such as "/ssn" or "/contact/phone", owned by s; NULL when there are none.
+ * Compiling fails (FMD_EUNPROC) for an "x-sensitive" that is not a boolean,
+ * on the root, or anywhere but under "properties" from the root down.
+ */
+const json_t *schema_sensitive(const struct schema *s);
+
+/*
  * One error of a validation. The strings stay valid as long as both the
  * struct schema_errors that holds the error and the schema do.
  */

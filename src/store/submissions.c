@@ -334,12 +334,14 @@ int store_submission_texts(struct db *db, const char *form_id, const char *field
                               "AND s.created_at >= $2 AND s.created_at <= $3 "
                               "AND jsonb_typeof(j.value) = 'string' "
                               "AND length(j.value #>> '{}') > 0 "
+                              "AND (j.value #>> '{}') NOT LIKE 'enc:v1:%' "
                               "AND ($4::text IS NULL OR j.key = $4) "
                               "ORDER BY s.created_at DESC LIMIT $5"
                             : "SELECT j.value FROM submissions s, json_each(s.data) j "
                               "WHERE s.form_id = $1 AND s.deleted_at IS NULL AND s.spam = 0 "
                               "AND s.created_at >= $2 AND s.created_at <= $3 "
                               "AND j.type = 'text' AND length(j.value) > 0 "
+                              "AND j.value NOT LIKE 'enc:v1:%' "
                               "AND ($4 IS NULL OR j.key = $4) "
                               "ORDER BY s.created_at DESC LIMIT $5",
                         &st, err);

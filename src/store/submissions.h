@@ -77,7 +77,8 @@ int store_submission_purge(struct db *db, const char *id, struct fmd_err *err);
  * Calls fn with each non-empty text answer (of field, or of any top-level
  * field when field is NULL) of the form's live submissions created in
  * [from, to] (to 0: no end), newest first, at most limit of them. fn's
- * nonzero result stops the walk and is returned.
+ * nonzero result stops the walk and is returned. Sealed sensitive values
+ * (strings starting "enc:v1:", store/sensitive.h) are left out.
  */
 int store_submission_texts(struct db *db, const char *form_id, const char *field, int64_t from,
                            int64_t to, int limit,

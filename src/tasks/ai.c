@@ -24,6 +24,7 @@
 #include "schema/validate.h"
 #include "store/ai_cache.h"
 #include "store/forms.h"
+#include "store/sensitive.h"
 #include "store/submissions.h"
 #include "store/schema_cache.h"
 #include "tasks/tasks.h"
@@ -399,7 +400,8 @@ int tasks_ai_classify(struct queue_run *run)
         (rc = store_form_settings(db, form_id, f.published_version ? f.published_version
                                                                    : version, &settings_text,
                                   &err)) ||
-        (rc = store_submission_get(db, sid, &sub, NULL, &err)))
+        (rc = store_submission_get(db, sid, &sub, NULL, &err)) ||
+        (rc = sensitive_show_submission(db, sub, 0, &err)))   /* no model sees them */
         goto out;
     settings = json_loads(settings_text, 0, &je);
     categories = json_object_get(json_object_get(json_object_get(settings, "ai"), "classify"),

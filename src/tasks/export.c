@@ -21,6 +21,8 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "store/exports.h"
+#include "store/sensitive.h"
+#include "store/submissions.h"
 #include "tasks/tasks.h"
 #include "core/banned.h"
 
@@ -76,6 +78,85 @@ static int options_of(const struct store_export *e, struct export_options *o,
     return 0;
 }
 
+#define CLEAR_DATA "export_clear_data"   /* temporary tables of the export's connection */
+#define CLEAR_ROWS "export_clear_rows"
+#define CLEAR_PAGE 500
+
+/* Appends one page of the form's submissions, sensitive values opened, to a. */
+static int append_clear_page(struct db *db, struct duck_appender *a, json_t *page,
+                             struct fmd_err *err)
+{
+    json_t *items = json_object_get(page, "items");
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; !rc && i < json_array_size(items); i++) {
+        json_t *sub = json_array_get(items, i);
+        const char *id = json_get_str(sub, "id");
+        char *text;
+        if ((rc = sensitive_show_submission(db, sub, 1, err)))
+            break;
+        if (json_object_get(sub, "masked")) {
+            rc = fmd_errf(err, FMD_EUNAVAIL, "submission '%s' has sensitive values that do "
+                          "not open with the key file", id);
+            break;
+        }
+        if (!(text = json_encode(json_object_get(sub, "data"))))
+            return fmd_errf(err, FMD_ENOMEM, "out of memory");
+        rc = duck_append_text(a, id, strlen(id)) || duck_append_text(a, text, strlen(text))
+                 ? fmd_errf(err, FMD_ENOMEM, "out of memory")
+                 : duck_appender_end_row(a, err);
+        fmd_free(text);
+    }
+    return rc;
+}
+
+/*
+ * For include_sensitive: every submission of the form with its sensitive
+ * values opened, from the operational store (analytics only has the mask),
+ * into a temporary table of dc, then the export's source table made from it
+ * (etl_clear_table). Temporary tables never reach the DuckDB file.
+ */
+static int clear_source(const struct store_export *e, struct db *db, struct duck_conn *dc,
+                        struct fmd_err *err)
+{
+    /* Every row the export might keep: its own filters (spam, deleted, ...) come after. */
+    struct store_submission_filter f = {.include_deleted = 1, .spam = SPAM_INCLUDE,
+                                        .limit = CLEAR_PAGE};
+    struct duck_appender *a = NULL;
+    char cursor[ID_LEN + 1] = "";
+    json_t *page = NULL;
+    int rc;
+
+    if (!sensitive_keyring())
+        return fmd_errf(err, FMD_EUNAVAIL, "no encryption key in this process: set "
+                                           "FORMD_ENCRYPTION_KEY_FILE");
+    if ((rc = duck_exec(dc, "CREATE OR REPLACE TEMP TABLE " CLEAR_DATA
+                            " (submission_id VARCHAR, data VARCHAR)", err)) ||
+        (rc = duck_appender_open(dc, CLEAR_DATA, &a, err)))
+        goto out;
+    do {
+        const char *next;
+        f.cursor = cursor[0] ? cursor : NULL;
+        if ((rc = store_submission_list(db, e->form_id, &f, &page, err)) ||
+            (rc = append_clear_page(db, a, page, err)))
+            break;
+        next = json_string_value(json_object_get(page, "next_cursor"));
+        fmd_strlcpy(cursor, next ? next : "", sizeof(cursor));
+        json_decref(page);
+        page = NULL;
+    } while (cursor[0]);
+out:
+    json_decref(page);
+    if (a && !rc)
+        rc = duck_appender_close(a, err);
+    else if (a)
+        duck_appender_close(a, NULL);
+    if (!rc)
+        rc = etl_clear_table(db, dc, e->form_id, CLEAR_DATA, CLEAR_ROWS, err);
+    return rc;
+}
+
 /* Syncs analytics, then writes the file: the part that may fail and be retried. */
 static int make_file(struct queue_run *run, const struct store_export *e, struct db *db,
                      const char *path, struct export_stats *st, struct fmd_err *err)
@@ -90,12 +171,19 @@ static int make_file(struct queue_run *run, const struct store_export *e, struct
         return rc;
     /* the export holds everything submitted before it was asked for */
     rc = etl_sync(db, dc, &eo, NULL, err);
+    if (!rc && json_is_true(json_object_get(e->options, "include_sensitive")) &&
+        !(rc = clear_source(e, db, dc, err)))
+        o.table = CLEAR_ROWS;
     if (!rc) {
         o.progress = progress;
         o.cancel = cancelled;
         o.arg = run;
         rc = export_form(dc, e->form_id, &o, path, st, err);
     }
+    /* The clear values go as soon as the file is written (or failed). */
+    if (json_is_true(json_object_get(e->options, "include_sensitive")))
+        duck_exec(dc, "DROP TABLE IF EXISTS " CLEAR_ROWS "; DROP TABLE IF EXISTS " CLEAR_DATA,
+                  NULL);
     duck_disconnect(dc);
     return rc;
 }

@@ -16,6 +16,7 @@
 #include "tasks/backup.h"
 #include "tasks/etl.h"
 #include "tasks/export.h"
+#include "tasks/rotate.h"
 #include "tasks/webhook.h"
 #include "core/banned.h"
 
@@ -106,7 +107,8 @@ int tasks_register_all(const struct tasks_env *e, struct fmd_err *err)
         (rc = queue_register(AI_CLASSIFY_KIND, tasks_ai_classify)) ||
         (rc = queue_register(AI_GENERATE_FORM_KIND, tasks_ai_generate_form)) ||
         (rc = queue_register(AI_SUMMARIZE_KIND, tasks_ai_summarize)) ||
-        (rc = queue_register(BACKUP_TASK_KIND, tasks_backup_run)))
+        (rc = queue_register(BACKUP_TASK_KIND, tasks_backup_run)) ||
+        (rc = queue_register(ROTATE_TASK_KIND, tasks_rotate_key)))
         return fmd_errf(err, rc, "cannot register task handlers");
     return db_writer_run(e->writer, define_write, NULL, err);
 }
