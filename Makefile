@@ -42,7 +42,7 @@ HDRS      := $(shell find src tests -name '*.h')
 OBJ     = $(patsubst src/%.c,$(1)/obj/%.o,$(LIB_SRCS))
 UNITS   = $(patsubst tests/unit/%.c,$(1)/unit/%,$(UNIT_SRCS))
 
-.PHONY: all run test test-unit test-unit-pg test-e2e test-fuzz test-asan check bench clean bootstrap
+.PHONY: all run test test-unit test-unit-pg test-asan-pg test-e2e test-fuzz test-asan check bench clean bootstrap
 all: build/formd
 
 bootstrap:
@@ -114,10 +114,18 @@ test-unit: $(call UNITS,build)
 # a server (scripts/pg-cluster start prints one; scripts/test starts it).
 PG_UNIT_SRCS := tests/unit/db/test_db.c tests/unit/db/test_postgres.c \
                 tests/unit/queue/test_queue.c tests/unit/store/test_ai_cache.c \
-                tests/unit/store/test_audit.c
+                tests/unit/store/test_audit.c \
+                tests/unit/analytics/test_etl_order.c tests/unit/store/test_leases.c
 test-unit-pg: $(patsubst tests/unit/%.c,build/unit/%,$(PG_UNIT_SRCS))
 	@test -n "$$FORMD_TEST_PG_URL" || { echo "test-unit-pg: set FORMD_TEST_PG_URL" >&2; exit 1; }
 	@scripts/run-units build/unit $^
+
+# The same, built with ASan + UBSan (the end-to-end suite on PostgreSQL runs
+# on the normal build only: time).
+test-asan-pg: $(patsubst tests/unit/%.c,build/asan/unit/%,$(PG_UNIT_SRCS))
+	@test -n "$$FORMD_TEST_PG_URL" || { echo "test-asan-pg: set FORMD_TEST_PG_URL" >&2; exit 1; }
+	@FORMD_TEST_SMALL=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  scripts/run-units build/asan/unit $^
 
 # With FORMD_TEST_PG_URL set, every server runs on PostgreSQL (tests/e2e/conftest.py).
 test-e2e: build/formd build/failfs.so

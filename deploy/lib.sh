@@ -73,6 +73,8 @@ backup_running() {
   cid=$(formd_container)
   [ -n "$cid" ] || { say "no running formd: nothing to back up"; return 0; }
   mkdir -p "$backup_dir"
+  # (on PostgreSQL no periodic backup has made the directory)
+  dc exec -T formd mkdir -p /var/lib/formd/backups
   dc exec -T formd formd backup --data-dir /var/lib/formd --out "/var/lib/formd/backups/$name" >&2
   docker cp "$cid:/var/lib/formd/backups/$name" "$backup_dir/$name"
   printf '%s\n' "$backup_dir/$name"

@@ -29,6 +29,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/rand.h"
 #include "db/backup.h"
 #include "db/lock.h"
 #include "db/migrate.h"
@@ -45,6 +46,7 @@
 #include "store/forms.h"
 #include "store/sensitive.h"
 #include "tasks/rotate.h"
+#include "store/leases.h"
 #include "tasks/tasks.h"
 #include "store/schema_cache.h"
 #include "store/submissions.h"
@@ -525,8 +527,20 @@ static void block_stop_signals(sigset_t *sigs)
 static int start_tasks(struct app *app, struct tasks_env *tenv, int workers,
                        struct fmd_err *err)
 {
+    /*
+     * formd's queues. The analytics queue only where the analytics database
+     * is: always on SQLite, on PostgreSQL while this process is the elected
+     * analytics node (analytics_changed turns it on and off); formd worker
+     * processes leave it out.
+     */
+    static struct queue_weight weights[] = {
+        {"critical", 8, 0}, {"high", 4, 0}, {"default", 2, 0}, {"low", 1, 0},
+        {TASKS_ANALYTICS_QUEUE, 1, 1},
+    };
     struct queue_pool_opts qo = {.writer = app->writer, .workers = workers,
-                                 .lease_ms = app->cfg->task_lease * 1000, .app = app};
+                                 .lease_ms = app->cfg->task_lease * 1000, .app = app,
+                                 .weights = weights,
+                                 .nweights = app->analytics ? 5 : 4};
     const char *db_url = app->cfg->db_url;
     int rc;
 
@@ -534,6 +548,9 @@ static int start_tasks(struct app *app, struct tasks_env *tenv, int workers,
     tenv->writer = app->writer;
     tenv->pool = app->pool;
     tenv->analytics = app->analytics;
+    tenv->analytics_elected = app->analytics_elected;
+    tenv->analytics_lease = app->analytics_lease;
+    weights[4].off = app->analytics_elected;   /* until elected */
     tenv->data_dir = app->cfg->data_dir;
     tenv->export_ttl_s = app->cfg->export_ttl;
     tenv->ai = app->ai;
@@ -598,6 +615,88 @@ static int first_key_audit(struct db *db, const char *key_id, struct fmd_err *er
     e.outcome = "ok";
     e.detail = "{\"name\":\"first admin\",\"role\":\"admin\"}";
     return store_audit_append(db, &e, err);
+}
+
+/* ---- the analytics node (PostgreSQL) ---- */
+
+#define ANALYTICS_LEASE "analytics"
+
+/* The elector's news: serve the analytics queue while this is the analytics node. */
+static void analytics_changed(void *arg, int leading)
+{
+    struct app *app = arg;
+    if (app->workers)
+        queue_pool_serve(app->workers, TASKS_ANALYTICS_QUEUE, leading);
+}
+
+/* --analytics-node: 0 never, ELECTOR_CANDIDATE (auto) or ELECTOR_FORCE (always). */
+static int analytics_mode(const struct config *cfg, int *mode, struct fmd_err *err)
+{
+    if (!strcmp(cfg->analytics_node, "auto"))
+        *mode = ELECTOR_CANDIDATE;
+    else if (!strcmp(cfg->analytics_node, "always"))
+        *mode = ELECTOR_FORCE;
+    else if (!strcmp(cfg->analytics_node, "never"))
+        *mode = 0;
+    else
+        return fmd_errf(err, FMD_EINVAL, "option 'analytics-node': '%s' is not auto, always "
+                                         "or never", cfg->analytics_node);
+    if (*mode && cfg->workers <= 0)
+        log_warn("this node may become the analytics node but runs no task workers: while it "
+                 "is, the periodic ETL and exports wait (give API-only nodes "
+                 "--analytics-node never)");
+    return 0;
+}
+
+/* The elector for the analytics lease; the URL it advertises comes later. */
+static int new_elector(struct app *app, int mode, struct store_elector **out,
+                       struct fmd_err *err)
+{
+    struct store_elector_opts eo = {.writer = app->writer, .name = ANALYTICS_LEASE,
+                                    .ttl_ms = app->cfg->analytics_lease * 1000,
+                                    .mode = (enum store_elector_mode)mode,
+                                    .on_change = analytics_changed, .arg = app};
+    char holder[96], host[64] = "host", tag[9];
+
+    gethostname(host, sizeof(host) - 1);
+    rand_fast_hex(tag, 4);
+    snprintf(holder, sizeof(holder), "%.60s:%d:%s", host, (int)getpid(), tag);
+    eo.holder = holder;
+    return store_elector_new(&eo, out, err);
+}
+
+/*
+ * Stands for the analytics lease, advertising --advertise-url or this
+ * server's own address (known once it listens).
+ */
+static int start_elector(struct app *app, struct store_elector *e, struct fmd_err *err)
+{
+    char url[LEASE_URL_MAX + 1];
+    int rc;
+
+    if (app->cfg->advertise_url[0]) {
+        if (strncmp(app->cfg->advertise_url, "http://", 7) &&
+            strncmp(app->cfg->advertise_url, "https://", 8))
+            return fmd_errf(err, FMD_EINVAL, "option 'advertise-url': '%s' is not an http(s) "
+                                             "URL", app->cfg->advertise_url);
+        if (fmd_strlcpy(url, app->cfg->advertise_url, sizeof(url)) >= sizeof(url))
+            return fmd_errf(err, FMD_EINVAL, "option 'advertise-url' is too long");
+        while (url[0] && url[strlen(url) - 1] == '/')   /* request paths start with '/' */
+            url[strlen(url) - 1] = 0;
+    } else {
+        /* The listen host; 0.0.0.0 means "any", which others cannot dial: say 127.0.0.1. */
+        const char *colon = strrchr(app->cfg->listen, ':');
+        int hostlen = colon ? (int)(colon - app->cfg->listen) : 0;
+        if (!hostlen || !strncmp(app->cfg->listen, "0.0.0.0", 7))
+            snprintf(url, sizeof(url), "http://127.0.0.1:%d", http_server_port(app->server));
+        else
+            snprintf(url, sizeof(url), "http://%.*s:%d", hostlen, app->cfg->listen,
+                     http_server_port(app->server));
+    }
+    if ((rc = store_elector_set_url(e, url, err)))
+        return rc;
+    log_info("analytics node: standing (%s), reachable at %s", app->cfg->analytics_node, url);
+    return store_elector_start(e, err);
 }
 
 /* At first start there is no key at all: make an admin key and leave it 0600 on disk. */
@@ -720,15 +819,20 @@ static int cmd_serve(int argc, char **argv)
     struct app app = {0};
     struct http_server_opts o = {0};
     struct tasks_env tenv = {0};
+    struct store_elector *elector = NULL;
     struct db *db = NULL;
     char target[4096], fill_secret[256] = "";
     sigset_t sigs;
-    int rc, sig;
+    int rc, sig, mode = 0;
 
     config_init(&cfg);
     block_stop_signals(&sigs);
 
     rc = open_db(&cfg, argc, argv, 2, NULL, 1, &db, target, sizeof(target), &err);
+    if (!rc)
+        rc = analytics_mode(&cfg, &mode, &err);
+    /* On PostgreSQL analytics live on one elected node (docs/scaling.md). */
+    app.analytics_elected = !rc && db_target_is_postgres(target);
     if (!rc)
         rc = first_admin_key(db, &cfg, &err);
     if (!rc)
@@ -747,10 +851,14 @@ static int cmd_serve(int argc, char **argv)
         rc = db_pool_new(target, &app.pool, &err);
     if (!rc)
         rc = db_writer_start(target, (int)cfg.commit_batch, &app.writer, &err);
-    if (!rc)
+    if (!rc && (!app.analytics_elected || mode))   /* else never the analytics node */
         rc = open_analytics(&cfg, &app.analytics, &err);
     if (!rc)
         rc = open_ai(&cfg, &app.ai, &err);
+    /* Known to the handlers and the API before any thread starts; it stands
+     * once the server listens (its URL is then known). */
+    if (!rc && app.analytics_elected && mode && !(rc = new_elector(&app, mode, &elector, &err)))
+        app.analytics_lease = elector;
     if (!rc)
         rc = start_tasks(&app, &tenv, (int)cfg.workers, &err);
     if (!rc) {
@@ -779,6 +887,8 @@ static int cmd_serve(int argc, char **argv)
     if (!rc) {
         rc = http_server_start(&o, &app.server, &err);
     }
+    if (!rc && elector)
+        rc = start_elector(&app, elector, &err);
     if (!rc) {
         printf("formd %s listening on http://%s:%d (data in %s)\n", FORMD_VERSION,
                strncmp(cfg.listen, "0.0.0.0", 7) ? "127.0.0.1" : "0.0.0.0",
@@ -790,6 +900,8 @@ static int cmd_serve(int argc, char **argv)
     }
     /* HTTP first (no new work), then workers (their outcomes need the writer). */
     http_server_stop(app.server);
+    /* The lease given up at once: another node takes analytics over now. */
+    store_elector_stop(elector);
     queue_pool_stop(app.workers, 20 * 1000);
     duck_close(app.analytics);
     ai_engine_close(app.ai);
@@ -1177,8 +1289,12 @@ static int cmd_export(int argc, char **argv)
     /* The operational store is only read: its change log is the server's to
      * read and prune, so a private copy is a snapshot of the table itself. */
     o.snapshot = priv[0] != '\0';
+    /* PostgreSQL numbers the change log's pending changes through a writer */
+    if (!rc && !o.snapshot && db_dialect(db) == DB_POSTGRES)
+        rc = db_writer_start(target, 64, &o.writer, &err);
     if (!rc)
         rc = etl_sync(db, c, &o, NULL, &err);
+    db_writer_stop(o.writer);
     if (!rc && analytics_exports_dir(cfg.data_dir, dir, sizeof(dir)))
         rc = fmd_errf(&err, FMD_EINVAL, "data directory path too long");
     if (!rc) {
@@ -1279,29 +1395,49 @@ static void audit_restore(const char *target, const char *from, int version)
     fmd_free(detail);
 }
 
+/*
+ * PostgreSQL: pg_restore's archive into the database in one transaction
+ * (refused while formd processes are connected, unless --force), then
+ * migrated up to this binary's schema.
+ */
+static int restore_pg(const char *target, const char *from, int force,
+                      struct db_backup_info *info, struct fmd_err *err)
+{
+    struct db *db = NULL;
+    int rc = db_pg_restore(target, from, force ? DB_BACKUP_FORCE : 0, info, err);
+    if (!rc && !(rc = db_open(target, 0, &db, err)) && !(rc = migrate_up(db, -1, err)))
+        rc = store_leases_forget(db, err);
+    db_close(db);
+    return rc;
+}
+
 static int cmd_restore(int argc, char **argv)
 {
-    struct config_extra x[] = {{"from", NULL, 0}, {NULL, NULL, 0}};
+    struct config_extra x[] = {{"from", NULL, 0}, {"force", NULL, 1}, {NULL, NULL, 0}};
     struct config cfg;
     struct fmd_err err = {0};
     struct db_backup_info info;
-    char target[4096], replaced[4400];
-    int rc, lock_fd = -1;
+    char target[4096], replaced[4400] = "";
+    int rc, lock_fd = -1, pg;
 
     config_init(&cfg);
     rc = config_load(&cfg, argc, argv, 2, x, &err);
     if (!rc && !x[0].value)
-        rc = fmd_errf(&err, FMD_EINVAL, "usage: formd restore --from FILE [--data-dir DIR]");
+        rc = fmd_errf(&err, FMD_EINVAL, "usage: formd restore --from FILE [--force] "
+                                        "[--data-dir DIR]");
+    pg = !rc && cfg.db_url && db_target_is_postgres(cfg.db_url);
     /* The backup is checked before the data directory is made or locked. */
     if (!rc)
-        rc = db_backup_verify(x[0].value, NULL, &err);
+        rc = pg ? db_pg_dump_verify(x[0].value, &err) : db_backup_verify(x[0].value, NULL, &err);
     if (!rc)
         rc = data_target(&cfg, target, sizeof(target), &err);
     /* Held to the end: no server may start on the directory meanwhile. */
     if (!rc && !strstr(target, "://"))
         rc = db_lock_exclusive(strncmp(target, "sqlite:", 7) ? target : target + 7, &lock_fd,
                                &err);
-    if (!rc)
+    if (!rc && pg)
+        rc = restore_pg(target, x[0].value, x[1].value != NULL, &info, &err);
+    else if (!rc)
         rc = db_restore(target, x[0].value, backup_progress, "restore", replaced,
                         sizeof(replaced), &info, &err);
     if (!rc) {
@@ -1380,7 +1516,7 @@ static const struct command commands[] = {
     {"etl", NULL, cmd_etl, "bring the analytics database up to date [--rebuild]"},
     {"export", NULL, cmd_export, "--form ID --format F --out FILE: export submissions"},
     {"backup", NULL, cmd_backup, "--out FILE [--force]: a consistent copy, while serving"},
-    {"restore", NULL, cmd_restore, "--from FILE: replace the database (server stopped)"},
+    {"restore", NULL, cmd_restore, "--from FILE [--force]: replace the database (servers stopped)"},
     {"ai", "mkmodel", cmd_ai_mkmodel, "--preset tiny|1b|7b --out FILE: a random-weight model"},
     {"schema", NULL, cmd_schema, "validate --schema FILE: check JSON lines on stdin"},
     {"routes", NULL, cmd_routes, "print the HTTP route table"},

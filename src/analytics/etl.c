@@ -10,10 +10,22 @@
  * therefore never skips a change and never applies one twice: a crash
  * before the DuckDB commit leaves both the rows and the watermark as they
  * were, and the batch is read again. PostgreSQL hands sequence values out
- * at insert time, not commit time, so there the argument holds only while
- * one connection writes submissions: one formd serve, whose writer thread
- * is the only one. Several writing processes (formd worker, more nodes)
- * will need another bound, such as pg_snapshot_xmin(pg_current_snapshot()).
+ * at insert time, not commit time: a change that took seq 5 can commit
+ * after one that took 6, and a watermark at 6 would skip it. So there the
+ * log numbers changes in commit order itself (migration 14): a change is
+ * written with a negative seq (pending), and each sync first gives the
+ * pending changes it can see, which have all committed, the next sequence
+ * values, in a transaction that holds an advisory lock until it commits.
+ * Numbering transactions thus commit one after the other, each with higher
+ * numbers than the last, so once a reader sees change N every change below
+ * N is visible too, as on SQLite. Renumbering a change the ETL has copied
+ * (a numbering lost in a crash) only copies it again, idempotently.
+ *
+ * Pruning records the highest change it deleted (change_log_state
+ * 'pruned_through'). An analytics database whose watermark is below it
+ * missed changes that are gone (it was another node's analytics node before
+ * a takeover, or its file was lost): a sync with a writer rebuilds it
+ * (etl_rebuild), one without fails with FMD_ECONFLICT.
  *
  * What is copied is the submission's current row, not the change: a batch
  * takes the distinct submissions its changes name and reads their rows as
@@ -56,6 +68,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "metrics/metrics.h"
 #include "security/crypto.h"
@@ -202,6 +215,58 @@ static int sqlite_int(struct db *db, const char *sql, int64_t arg, int64_t *out,
     }
     db_done(st);
     return rc;
+}
+
+/* Held by the numbering transaction (see the top of this file): "formd" + 1. */
+#define NUMBERING_LOCK 0x666f726d6401LL
+
+/* Pending changes numbered per transaction: a backlog is numbered in steps,
+ * each short, with the caller's stop checked between them. */
+#define NUMBER_CHUNK 10000
+
+static int number_write(struct db *db, void *arg, struct fmd_err *err)
+{
+    int64_t *numbered = arg, locked;
+    struct db_stmt *st;
+    int rc;
+
+    if ((rc = sqlite_int(db, "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock($1)) AS l",
+                         NUMBERING_LOCK, &locked, err)))
+        return rc;
+    /* the oldest first (pending seqs are -nextval: the oldest is nearest 0) */
+    if ((rc = db_prepare(db, "UPDATE submission_changes SET seq = "
+                             "nextval('submission_changes_seq_seq') WHERE seq IN (SELECT seq "
+                             "FROM submission_changes WHERE seq < 0 ORDER BY seq DESC LIMIT $1)",
+                         &st, err)))
+        return rc;
+    db_bind_int(st, 1, NUMBER_CHUNK);
+    rc = db_step(st, err);
+    db_done(st);
+    *numbered = rc < 0 ? 0 : db_changes(db);
+    return rc < 0 ? rc : 0;
+}
+
+/*
+ * PostgreSQL: numbers the committed pending changes, after every number
+ * given so far, through the writer (read connections are read-only); the
+ * advisory lock is held until each step commits. Stops early when
+ * opt->stop says so: what is numbered by then is synced, the rest later.
+ */
+static int number_changes(struct db *db, const struct etl_options *opt, struct fmd_err *err)
+{
+    int64_t numbered;
+    int rc;
+
+    if (db_dialect(db) != DB_POSTGRES)
+        return 0;
+    if (!opt->writer)
+        return fmd_errf(err, FMD_EINVAL, "an analytics sync on PostgreSQL needs a writer");
+    do {
+        numbered = 0;
+        if ((rc = db_writer_run(opt->writer, number_write, &numbered, err)))
+            return rc;
+    } while (numbered == NUMBER_CHUNK && !(opt->stop && opt->stop(opt->arg)));
+    return 0;
 }
 
 /* Every form with a published version, in id order, with its hash. */
@@ -814,6 +879,38 @@ static void set_lag(struct db *db, struct duck_conn *dc)
     etl_observe_lag(db, dc, NULL, NULL);
 }
 
+static int rebuild_locked(struct db_writer *w, struct duck_conn *dc, struct fmd_err *err);
+
+/*
+ * The watermark, the log's top and, when the analytics database is behind
+ * what pruning deleted, a rebuild first (with a writer; else FMD_ECONFLICT).
+ */
+static int read_position(struct db *db, struct duck_conn *dc, const struct etl_options *opt,
+                         int64_t *wm, int64_t *top, struct fmd_err *err)
+{
+    int64_t pruned = 0;
+    int rc;
+
+    if ((rc = number_changes(db, opt, err)) || (rc = read_watermark(dc, wm, err)) ||
+        (rc = sqlite_int(db, "SELECT value FROM change_log_state WHERE name = 'pruned_through' "
+                             "AND value >= $1", 0, &pruned, err)))
+        return rc;
+    if (*wm < pruned) {
+        if (!opt->writer)
+            return fmd_errf(err, FMD_ECONFLICT,
+                            "analytics is at change %lld but changes up to %lld were pruned "
+                            "(analytics was kept by another node): rebuild analytics",
+                            (long long)*wm, (long long)pruned);
+        log_warn("analytics: at change %lld, behind the pruned log (%lld): rebuilding",
+                 (long long)*wm, (long long)pruned);
+        if ((rc = rebuild_locked(opt->writer, dc, err)) ||
+            (rc = number_changes(db, opt, err)) || (rc = read_watermark(dc, wm, err)))
+            return rc;
+    }
+    return sqlite_int(db, "SELECT MAX(seq) FROM submission_changes WHERE seq >= $1", 0, top,
+                      err);
+}
+
 int etl_sync(struct db *db, struct duck_conn *dc, const struct etl_options *opt,
              struct etl_stats *st, struct fmd_err *err)
 {
@@ -855,17 +952,15 @@ int etl_sync(struct db *db, struct duck_conn *dc, const struct etl_options *opt,
             goto out;
         goto copy;
     }
-    if ((rc = read_watermark(dc, &wm, err)) ||
-        (rc = sqlite_int(db, "SELECT MAX(seq) FROM submission_changes WHERE seq >= $1", 0, &top,
-                         err)))
-        goto out;
-    st->watermark = wm;
     if ((rc = duck_json(dc, "SELECT 1 FROM etl_state WHERE name = 'rebuild'", &mark, err)))
         goto out;
     if (json_array_size(mark)) {
         rc = fmd_errf(err, FMD_ECONFLICT, "an analytics rebuild was interrupted: run it again");
         goto out;
     }
+    if ((rc = read_position(db, dc, opt, &wm, &top, err)))
+        goto out;
+    st->watermark = wm;
     if (top < wm) {
         rc = fmd_errf(err, FMD_ECONFLICT,
                       "analytics is at change %lld but the operational store's log ends at "
@@ -919,8 +1014,17 @@ out:
     return rc;
 }
 
+/*
+ * Logs every submission as changed, and reads in the same transaction how
+ * far pruning went (*arg): the rebuilt watermark, since every change at or
+ * below it is gone and every submission is logged again above it.
+ */
 static int backfill(struct db *db, void *arg, struct fmd_err *err)
 {
+    int rc = sqlite_int(db, "SELECT value FROM change_log_state WHERE name = 'pruned_through' "
+                            "AND value >= $1", 0, arg, err);
+    if (rc)
+        return rc;
     return db_exec(db,
                    db_dialect(db) == DB_POSTGRES
                        ? "INSERT INTO submission_changes (submission_id, form_id, at) "
@@ -932,15 +1036,17 @@ static int backfill(struct db *db, void *arg, struct fmd_err *err)
                    err);
 }
 
-int etl_rebuild(struct db_writer *w, struct duck_conn *dc, struct fmd_err *err)
+/* etl_rebuild's work, the sync mutex held. */
+static int rebuild_locked(struct db_writer *w, struct duck_conn *dc, struct fmd_err *err)
 {
     json_t *tables = NULL, *row;
+    int64_t pruned = 0;
+    char sql[160];
     struct buf b;
     size_t i;
     int rc, in_txn = 0;
 
     buf_init(&b, SQL_MAX);
-    pthread_mutex_lock(&sync_lock);
     if ((rc = duck_exec(dc, LAYOUT_DDL, err)) ||
         (rc = duck_json(dc, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
                             "AND NOT temporary AND table_name LIKE 'f\\_%' ESCAPE '\\'",
@@ -958,15 +1064,26 @@ int etl_rebuild(struct db_writer *w, struct duck_conn *dc, struct fmd_err *err)
         (rc = duck_exec(dc, b.p, err)))
         goto out;
     in_txn = 0;
-    if ((rc = end_txn(dc, 0, err)) || (rc = db_writer_run(w, backfill, NULL, err)))
+    if ((rc = end_txn(dc, 0, err)) || (rc = db_writer_run(w, backfill, &pruned, err)))
         goto out;
-    rc = duck_exec(dc, "DELETE FROM etl_state WHERE name = 'rebuild'", err);
+    snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO etl_state VALUES ('watermark', %lld); "
+                               "DELETE FROM etl_state WHERE name = 'rebuild'", (long long)pruned);
+    rc = duck_exec(dc, sql, err);
 out:
     if (in_txn)
         end_txn(dc, rc, NULL);
-    pthread_mutex_unlock(&sync_lock);
     json_decref(tables);
     buf_release(&b);
+    return rc;
+}
+
+int etl_rebuild(struct db_writer *w, struct duck_conn *dc, struct fmd_err *err)
+{
+    int rc;
+
+    pthread_mutex_lock(&sync_lock);
+    rc = rebuild_locked(w, dc, err);
+    pthread_mutex_unlock(&sync_lock);
     return rc;
 }
 
@@ -986,7 +1103,10 @@ int etl_lag_ms(struct db *db, struct duck_conn *dc, int64_t now_ms, int64_t *lag
     json_decref(rows);
     if ((has_state && (rc = read_watermark(dc, &wm, err))) ||
         (rc = sqlite_int(db,
-                         "SELECT at FROM submission_changes WHERE seq > $1 ORDER BY seq LIMIT 1",
+                         db_dialect(db) == DB_POSTGRES   /* pending changes count too */
+                             ? "SELECT MIN(at) FROM submission_changes WHERE seq > $1 OR seq < 0"
+                             : "SELECT at FROM submission_changes WHERE seq > $1 "
+                               "ORDER BY seq LIMIT 1",
                          wm, &at, err)))
         return rc;
     if (at > 0 && now_ms > at)
@@ -999,25 +1119,52 @@ struct prune_job {
     int64_t deleted;
 };
 
+/* The chunk prune_chunk deletes: copied changes (never pending ones, seq < 0),
+ * the oldest first, never the newest (the rowid must keep growing). */
+#define PRUNE_CHUNK_SQL                                                                 \
+    "SELECT seq FROM submission_changes WHERE seq > 0 AND seq <= $1 AND seq < "          \
+    "(SELECT MAX(seq) FROM submission_changes) ORDER BY seq LIMIT $2"
+
+/* Runs sql with $1 = watermark and $2 = the chunk size. */
+static int prune_step(struct db *db, const char *sql, int64_t watermark, int64_t *max,
+                      struct fmd_err *err)
+{
+    struct db_stmt *st;
+    int rc = db_prepare(db, sql, &st, err);
+    if (rc)
+        return rc;
+    db_bind_int(st, 1, watermark);
+    db_bind_int(st, 2, PRUNE_CHUNK);
+    rc = db_step(st, err);
+    if (rc == 1 && max)
+        *max = db_col_null(st, 0) ? 0 : db_col_int(st, 0);
+    db_done(st);
+    return rc < 0 ? rc : 0;
+}
+
 static int prune_chunk(struct db *db, void *arg, struct fmd_err *err)
 {
     struct prune_job *j = arg;
     struct db_stmt *st;
-    int rc = db_prepare(db,
-                        "DELETE FROM submission_changes WHERE seq IN (SELECT seq FROM "
-                        "submission_changes WHERE seq <= $1 AND seq < (SELECT MAX(seq) FROM "
-                        "submission_changes) ORDER BY seq LIMIT $2)",
-                        &st, err);
-    if (rc)
-        return rc;
-    db_bind_int(st, 1, j->watermark);
-    db_bind_int(st, 2, PRUNE_CHUNK);
-    rc = db_step(st, err);
-    db_done(st);
-    if (rc < 0)
+    int64_t highest = 0;
+    int rc;
+
+    if ((rc = prune_step(db, "SELECT MAX(seq) FROM (" PRUNE_CHUNK_SQL ") AS c", j->watermark,
+                         &highest, err)) ||
+        (rc = prune_step(db, "DELETE FROM submission_changes WHERE seq IN (" PRUNE_CHUNK_SQL ")",
+                         j->watermark, NULL, err)))
         return rc;
     j->deleted = db_changes(db);
-    return 0;
+    if (!j->deleted)
+        return 0;
+    /* in the same transaction: a node behind this point must rebuild */
+    if ((rc = db_prepare(db, "UPDATE change_log_state SET value = $1 "
+                             "WHERE name = 'pruned_through' AND value < $1", &st, err)))
+        return rc;
+    db_bind_int(st, 1, highest);
+    rc = db_step(st, err);
+    db_done(st);
+    return rc < 0 ? rc : 0;
 }
 
 int etl_prune(struct db_writer *w, int64_t watermark, int64_t *pruned, struct fmd_err *err)

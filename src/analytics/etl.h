@@ -88,7 +88,10 @@ struct etl_stats {
  * turned into columns (the message names the form), FMD_ENOMEM, and
  * FMD_ECONFLICT when the analytics database is ahead of the operational
  * store's change log (the store was restored from an older backup: run
- * etl_rebuild) or an etl_rebuild was interrupted.
+ * etl_rebuild) or an etl_rebuild was interrupted, or, without a writer,
+ * when it is behind what pruning deleted (with one it is rebuilt at once).
+ * On PostgreSQL opt->writer is required: it numbers the log's pending
+ * changes (etl.c).
  */
 int etl_sync(struct db *db, struct duck_conn *dc, const struct etl_options *opt,
              struct etl_stats *st, struct fmd_err *err);

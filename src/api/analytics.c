@@ -84,6 +84,8 @@ void api_analytics_query(struct http_req *req)
     long rows, ms;
     uint64_t t0;
 
+    if (!pr || api_forward_analytics(req))   /* not the analytics node: passed on */
+        return;
     if (!pr)
         return;
     if (api_role_on(pr, "") < ROLE_ADMIN) {
@@ -241,6 +243,8 @@ void api_form_analytics(struct http_req *req)
     json_t *out = NULL;
     int fresh, rc;
 
+    if (!pr || api_forward_analytics(req))   /* not the analytics node: passed on */
+        return;
     if (!pr || api_load_form(req, pr, ROLE_VIEWER, &form))
         return;
     if (filter_args(req, &f) || bool_arg(req, "fresh", &fresh) || !(c = analytics_conn(req)))

@@ -21,6 +21,7 @@
 
 struct duck;
 struct ai_engine;
+struct store_elector;
 
 struct app {
     struct config *cfg;
@@ -30,6 +31,11 @@ struct app {
     struct db_writer *writer;
     struct http_server *server;
     struct queue_pool *workers;   /* NULL with --workers 0 */
+    /* PostgreSQL: analytics live on one elected node and the others forward
+     * analytics requests to it (api_forward_analytics); this process's
+     * lease, NULL when it never stands (--analytics-node=never). */
+    int analytics_elected;
+    const struct store_elector *analytics_lease;
     int64_t started_ms;
 };
 
@@ -237,6 +243,14 @@ void api_healthz(struct http_req *req);
 void api_readyz(struct http_req *req);
 void api_metrics(struct http_req *req);
 void api_openapi(struct http_req *req);
+/*
+ * At the top of the handlers that need the analytics database: 0 when this
+ * process answers (it is the analytics node, or analytics are not elected:
+ * SQLite); else 1, the request answered by forwarding it to the analytics
+ * node (the caller's Authorization passed on, for it to check) or 503 with
+ * Retry-After when there is none.
+ */
+int api_forward_analytics(struct http_req *req);
 void api_analytics_query(struct http_req *req);
 /* How far analytics lags the operational store (and the lag gauge set). */
 int api_analytics_lag(struct http_req *req, int64_t *lag_ms, struct fmd_err *err);

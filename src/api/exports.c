@@ -24,6 +24,7 @@
 #include "store/exports.h"
 #include "store/forms.h"
 #include "tasks/export.h"
+#include "tasks/tasks.h"
 #include "core/banned.h"
 
 static const char *const formats[] = {"csv", "jsonl", "parquet", "xlsx", NULL};
@@ -112,8 +113,9 @@ static json_t *export_options(struct http_req *req, const json_t *body, enum rol
 static int create_write(struct db *db, void *arg, struct fmd_err *err)
 {
     struct export_op *op = arg;
-    struct queue_new t = {.kind = EXPORT_TASK_KIND, .queue = "default", .payload = op->payload,
-                          .max_attempts = 3, .project_id = op->e.project_id};
+    struct queue_new t = {.kind = EXPORT_TASK_KIND, .queue = TASKS_ANALYTICS_QUEUE,
+                          .payload = op->payload, .max_attempts = 3,
+                          .project_id = op->e.project_id};
     int existing = 0;
     int rc = queue_enqueue(db, &t, op->e.task_id, &existing, err);
 
@@ -259,6 +261,8 @@ void api_export_download(struct http_req *req)
     struct stat stbuf;
     int fd;
 
+    if (!pr || api_forward_analytics(req))   /* not the analytics node: passed on */
+        return;
     if (!pr || load_export(req, pr, &e))
         return;
     json_decref(e.options);

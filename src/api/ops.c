@@ -11,6 +11,7 @@
 #include "metrics/process.h"
 #include "queue/queue.h"
 #include "store/health.h"
+#include "store/leases.h"
 #include "core/banned.h"
 
 /* docs/openapi.json, linked into the binary by the Makefile (ld -b binary). */
@@ -107,6 +108,9 @@ static json_t *analytics_check(struct http_req *req, int *bad)
     struct fmd_err err = {0};
     int64_t lag;
 
+    /* Another node holds analytics (PostgreSQL): this one's copy is not used. */
+    if (app->analytics_elected && !store_elector_leading(app->analytics_lease))
+        return json_string("on another node");
     if (api_analytics_lag(req, &lag, &err)) {
         *bad = 1;
         return json_string(err.msg);

@@ -79,6 +79,9 @@ static const struct option_row options[] = {
     {"rate-ai", OPT_STR, OFF(rate_ai), 0, 0, "60/1,120", 0, "rate limit per API key or session of the AI routes: COUNT/SECONDS[,BURST], 0 for none"},
     {"trusted-proxies", OPT_STR, OFF(trusted_proxies), 0, 0, "", 0, "comma-separated proxy addresses whose X-Forwarded-For names the client (empty: the socket peer is the client)"},
     {"encryption-key", OPT_STR, OFF(encryption_key), 0, 0, "", SECRET_FILE, "keys of sensitive form fields, KEYID:BASE64(32 bytes) a line, the last one current (give the file: FORMD_ENCRYPTION_KEY_FILE)"},
+    {"analytics-node", OPT_STR, OFF(analytics_node), 0, 0, "auto", 0, "PostgreSQL: auto (stand for election as the analytics node), always (take it over) or never"},
+    {"advertise-url", OPT_STR, OFF(advertise_url), 0, 0, "", 0, "URL other nodes forward analytics requests to (empty: http://LISTEN)"},
+    {"analytics-lease", OPT_INT, OFF(analytics_lease), 3, 3600, "15", 0, "seconds the analytics node's lease lasts without renewal"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))

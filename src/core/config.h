@@ -64,6 +64,9 @@ struct config {
     char *rate_ai;           /* the same per principal for the AI routes */
     char *trusted_proxies;   /* comma-separated addresses whose X-Forwarded-For is believed */
     char *encryption_key;    /* the key file's text (security/crypto.h), or "" */
+    char *analytics_node;    /* auto, always or never: may this serve node hold analytics */
+    char *advertise_url;     /* where other nodes reach this one ("": http://LISTEN) */
+    long analytics_lease;    /* seconds the analytics node's lease lasts unrenewed */
 };
 
 /* Fills c with defaults. */

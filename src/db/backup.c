@@ -48,8 +48,8 @@ static atomic_uint tmp_seq;
 static int file_of(const char *target, char *out, size_t cap, struct fmd_err *err)
 {
     if (!strncmp(target, "postgres://", 11) || !strncmp(target, "postgresql://", 13))
-        return fmd_errf(err, FMD_EINVAL, "backup and restore of PostgreSQL are not built yet: "
-                                         "use pg_dump and pg_restore");
+        return fmd_errf(err, FMD_EINVAL, "a PostgreSQL database is backed up with pg_dump "
+                                         "(db_pg_backup), not copied as a file");
     if (!strncmp(target, "sqlite:", 7))
         target += 7;
     if (!*target || !strcmp(target, ":memory:") || !strncmp(target, "file:", 5))
@@ -281,6 +281,8 @@ int db_backup(const char *target, const char *out_path, unsigned flags,
     int64_t n;
 
     tmp[0] = '\0';
+    if (db_target_is_postgres(target))
+        return db_pg_backup(target, out_path, flags, info, err);
     if ((rc = file_of(target, path, sizeof(path), err)))
         return rc;
     if (stat(path, &sb))

@@ -69,4 +69,26 @@ int db_backup_verify(const char *path, int *version, struct fmd_err *err);
 int db_restore(const char *target, const char *from, db_backup_progress progress, void *arg,
                char *replaced, size_t cap, struct db_backup_info *info, struct fmd_err *err);
 
+/*
+ * PostgreSQL (backup_pg.c), through pg_dump, pg_restore and psql of
+ * Debian's postgresql-client, found on PATH. db_backup calls db_pg_backup
+ * for a postgres:// target: a pg_dump custom-format archive (-Fc) of one
+ * snapshot, written beside out_path, checked with pg_restore --list and
+ * renamed into place; pg_dump's major version must be at least the
+ * server's (FMD_EINVAL saying which to install). db_pg_dump_verify checks
+ * an archive without changing anything: FMD_EINVAL unless pg_restore reads
+ * it whole and it holds formd's schema_migrations. db_pg_restore replaces
+ * everything formd keeps in the database by the archive's content in one
+ * transaction (nothing changes on any failure), refusing with FMD_EBUSY
+ * while other formd processes are connected (pg_stat_activity,
+ * application_name "formd") unless flags has DB_BACKUP_FORCE; the caller
+ * migrates the result up afterwards. info: the archive's size, the
+ * restored schema version, the time taken.
+ */
+int db_pg_backup(const char *url, const char *out_path, unsigned flags,
+                 struct db_backup_info *info, struct fmd_err *err);
+int db_pg_dump_verify(const char *path, struct fmd_err *err);
+int db_pg_restore(const char *url, const char *from, unsigned flags,
+                  struct db_backup_info *info, struct fmd_err *err);
+
 #endif

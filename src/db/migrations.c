@@ -433,6 +433,37 @@ static const char m12_down[] =
     "DROP TRIGGER audit_log_no_update;"
     "DROP TABLE audit_log;";
 
+/*
+ * The analytics node. leases: named leases, each held by one process
+ * until expires_at (Unix ms) unless renewed; "analytics" elects the node
+ * that holds DuckDB and runs the ETL and exports, url is where the other
+ * nodes forward analytics requests. Analytics tasks move to their own
+ * queue, "analytics", which only that node's pool serves.
+ * change_log_state 'pruned_through': the highest change the ETL's pruning
+ * deleted, so that an analytics database behind it (another node's, or a
+ * lost file) is rebuilt instead of missing those changes.
+ */
+static const char m13_up[] =
+    "CREATE TABLE leases ("
+    "  name TEXT PRIMARY KEY,"
+    "  holder TEXT NOT NULL,"
+    "  url TEXT NOT NULL DEFAULT '',"
+    "  expires_at BIGINT NOT NULL);"
+    "INSERT INTO queues (name) VALUES ('analytics') ON CONFLICT (name) DO NOTHING;"
+    "UPDATE tasks SET queue = 'analytics' WHERE kind LIKE 'analytics.%'"
+    "  AND state IN ('scheduled','available','retryable');"
+    "UPDATE periodic_tasks SET queue = 'analytics' WHERE kind LIKE 'analytics.%';"
+    "CREATE TABLE change_log_state (name TEXT PRIMARY KEY, value BIGINT NOT NULL);"
+    "INSERT INTO change_log_state (name, value) VALUES ('pruned_through', 0);";
+
+static const char m13_down[] =
+    "DROP TABLE change_log_state;"
+    "UPDATE periodic_tasks SET queue = 'low' WHERE queue = 'analytics';"
+    "UPDATE tasks SET queue = CASE kind WHEN 'analytics.export' THEN 'default'"
+    "  ELSE 'low' END WHERE queue = 'analytics';"
+    "DELETE FROM queues WHERE name = 'analytics';"
+    "DROP TABLE leases;";
+
 const struct migration db_migrations[] = {
     {1, "initial schema: projects, users, keys, sessions, forms, submissions", m1_up, m1_down},
     {2, "health_checks: the row /readyz writes", m2_up, m2_down},
@@ -446,6 +477,7 @@ const struct migration db_migrations[] = {
     {10, "spam flag of submissions, spam_keys, index for daily form quotas", m10_up, m10_down},
     {11, "API key expiry and last use, session ids", m11_up, m11_down},
     {12, "audit_log: the append-only log of management actions", m12_up, m12_down},
+    {13, "leases and the analytics queue: one elected analytics node", m13_up, m13_down},
 };
 
 const int db_migrations_count = sizeof(db_migrations) / sizeof(db_migrations[0]);

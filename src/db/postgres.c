@@ -144,7 +144,13 @@ static int pg_open(const char *url, unsigned flags, struct db **out, struct fmd_
         return fmd_errf(err, FMD_ENOMEM, "out of memory");
     d->base.drv = &db_postgres_driver;
     d->flags = flags;
-    d->conn = PQconnectdb(url);
+    /* Named, so that formd restore can tell formd's sessions in pg_stat_activity
+     * (an application_name in the URL wins). */
+    {
+        static const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+        const char *vals[] = {url, "formd", NULL};
+        d->conn = PQconnectdbParams(keys, vals, 1);
+    }
     if (!d->conn) {
         fmd_free(d);
         return fmd_errf(err, FMD_ENOMEM, "out of memory");

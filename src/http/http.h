@@ -52,6 +52,7 @@ struct http_req {
     /* Request, read-only for handlers. */
     enum http_method method;
     const char *path;
+    const char *raw_uri;      /* path and query as sent (not decoded), or NULL */
     const struct http_route *route;
     const char *params[HTTP_MAX_PARAMS];
     struct buf body;

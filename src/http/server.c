@@ -538,6 +538,7 @@ static struct http_req *req_new(struct http_server *s, struct MHD_Connection *co
     req->app = s->o.app;
     req->start_ns = clock_mono_ns();
     req->raw_uri_len = strlen(uri);
+    req->raw_uri = arena_strdup(&req->arena, uri);
     req->file_fd = -1;
     req->path = "";
     atomic_fetch_add(&s->inflight, 1);

@@ -58,7 +58,9 @@ struct queue_pool {
     int woken;
     atomic_int stopping;
     const char *schedule[SCHEDULE_MAX];   /* queue names repeated by weight */
+    int schedule_ix[SCHEDULE_MAX];        /* each one's index in the weights */
     int nschedule, cursor;
+    atomic_int off[MAX_QUEUES];           /* by weight index: not served now */
     pthread_mutex_t out_lock;      /* guards the outcome list below */
     pthread_cond_t flushed;
     struct outcome *outcomes;      /* recorded, not yet taken by a flush */
@@ -67,7 +69,7 @@ struct queue_pool {
 };
 
 static const struct queue_weight default_weights[] = {
-    {"critical", 8}, {"high", 4}, {"default", 2}, {"low", 1},
+    {"critical", 8, 0}, {"high", 4, 0}, {"default", 2, 0}, {"low", 1, 0},
 };
 
 static struct metric *m_outcomes, *m_wait, *m_run, *m_rescued, *m_claimed;
@@ -174,6 +176,8 @@ static int claim_write(struct db *db, void *arg, struct fmd_err *err)
     for (i = 0; i < p->nschedule && c->got < c->want; i++) {
         const char *q = p->schedule[(p->cursor + i) % p->nschedule];
         int seen = 0, got = 0;
+        if (atomic_load(&p->off[p->schedule_ix[(p->cursor + i) % p->nschedule]]))
+            continue;
         for (k = 0; k < ntried; k++)
             seen |= tried[k] == q;
         if (seen)
@@ -627,10 +631,29 @@ static void build_schedule(struct queue_pool *p)
         if (w[i].weight > maxw)
             maxw = w[i].weight;
     p->nschedule = 0;
+    for (i = 0; i < n; i++)
+        atomic_store(&p->off[i], w[i].off);
     for (round = 0; round < maxw; round++)
         for (i = 0; i < n && p->nschedule < SCHEDULE_MAX; i++)
-            if (round < (w[i].weight > 0 ? w[i].weight : 1))
+            if (round < (w[i].weight > 0 ? w[i].weight : 1)) {
+                p->schedule_ix[p->nschedule] = i;
                 p->schedule[p->nschedule++] = w[i].queue;
+            }
+}
+
+int queue_pool_serve(struct queue_pool *p, const char *queue, int on)
+{
+    const struct queue_weight *w = p->o.weights ? p->o.weights : default_weights;
+    int n = p->o.weights ? p->o.nweights : 4, i;
+
+    for (i = 0; i < n && i < MAX_QUEUES; i++)
+        if (!strcmp(w[i].queue, queue)) {
+            atomic_store(&p->off[i], !on);
+            if (on)
+                queue_pool_wake(p);
+            return 0;
+        }
+    return FMD_ENOTFOUND;
 }
 
 int queue_pool_start(const struct queue_pool_opts *o, struct queue_pool **out,

@@ -46,6 +46,7 @@ typedef int (*queue_handler)(struct queue_run *run);
 struct queue_weight {
     const char *queue;
     int weight;
+    int off;        /* not served until queue_pool_serve turns it on */
 };
 
 struct queue_pool_opts {
@@ -87,6 +88,13 @@ void queue_pool_wake(struct queue_pool *p);
  * running so others can take them, then waits for the threads and frees p.
  */
 void queue_pool_stop(struct queue_pool *p, int64_t deadline_ms);
+/*
+ * Starts (on = 1) or stops (0) claiming from queue, one of the pool's
+ * weights: for a queue only one process may serve at a time, such as the
+ * analytics node's. Tasks already claimed run on. Thread-safe;
+ * FMD_ENOTFOUND when the queue is not among the weights.
+ */
+int queue_pool_serve(struct queue_pool *p, const char *queue, int on);
 /* This pool's worker id, as stored in tasks.worker. */
 const char *queue_pool_worker_id(const struct queue_pool *p);
 

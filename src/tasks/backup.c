@@ -239,8 +239,9 @@ int tasks_backup_define(struct db *db, const struct tasks_env *env, struct fmd_e
         gauge_from_dir(dir);
     source(env, src, sizeof(src));
     if (enabled(env) && !src[0])
-        log_info("periodic backups copy a SQLite file: off on this database "
-                 "(on PostgreSQL use pg_dump or pg_basebackup)");
+        log_info("periodic backups: skipped on PostgreSQL, where every node could take "
+                 "the tick and keep the dump on its own disk: run formd backup (pg_dump) from "
+                 "one place on a schedule, or the database's own backups");
     if (!enabled(env) || !src[0]) {
         /* off: none defined is as good as one removed */
         int rc = queue_periodic_remove(db, BACKUP_TASK_KIND, err);

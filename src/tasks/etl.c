@@ -32,13 +32,8 @@ int etl_task_run(struct queue_run *run)
     char result[512];
     int rc;
 
-    if (!env || !env->analytics) {
-        /* a formd worker process: leave it to formd serve, which holds the
-         * analytics database (DuckDB lets one process open it) */
-        snprintf(run->error, sizeof(run->error), "analytics database is not open in this process");
-        run->retry_after_ms = 5000;
+    if (!tasks__analytics_here(run))
         return FMD_EUNAVAIL;
-    }
     if (json_is_integer(batch) && json_integer_value(batch) > 0 &&
         json_integer_value(batch) <= 1000000)
         opt.batch = (int)json_integer_value(batch);

@@ -199,13 +199,8 @@ int tasks_export_run(struct queue_run *run)
     char dir[4096], path[4400], file[128], result[512];
     int rc;
 
-    if (!env->analytics) {
-        /* a formd worker process: leave it to formd serve, which holds the
-         * analytics database (DuckDB lets one process open it) */
-        snprintf(run->error, sizeof(run->error), "analytics database is not open in this process");
-        run->retry_after_ms = 5000;
+    if (!tasks__analytics_here(run))   /* the files live on the analytics node */
         return FMD_EUNAVAIL;
-    }
     if (!id) {
         snprintf(run->error, sizeof(run->error), "payload has no 'export_id'");
         run->permanent = 1;
@@ -300,6 +295,10 @@ int tasks_exports_cleanup(struct queue_run *run)
 
     if (!c)
         return FMD_ENOMEM;
+    if (!tasks__analytics_here(run)) {   /* the files live on the analytics node */
+        fmd_free(c);
+        return FMD_EUNAVAIL;
+    }
     c->env = env;
     if (analytics_exports_dir(env->data_dir, dir, sizeof(dir))) {
         rc = fmd_errf(&err, FMD_EINVAL, "data directory path too long");

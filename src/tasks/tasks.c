@@ -29,6 +29,18 @@ const struct tasks_env *tasks__env(void)
     return env;
 }
 
+int tasks__analytics_here(struct queue_run *run)
+{
+    if (env && env->analytics &&
+        (!env->analytics_elected || store_elector_leading(env->analytics_lease)))
+        return 1;
+    /* Another process holds (or will hold) the analytics database, which
+     * DuckDB lets only one process open: leave the task to it. */
+    snprintf(run->error, sizeof(run->error), "this process is not the analytics node");
+    run->retry_after_ms = 2000;
+    return 0;
+}
+
 struct prune_job {
     int64_t before, cache_before;
     int pruned, cache_pruned;
@@ -74,13 +86,15 @@ static int define_write(struct db *db, void *arg, struct fmd_err *err)
         return rc;
     /* Every minute: analytics lags the operational store by about that much at
      * most; a sync with nothing to do costs a few queries. */
-    if ((rc = queue_periodic_define(db, "analytics.etl", "* * * * *", ETL_TASK_KIND, "low",
+    if ((rc = queue_periodic_define(db, "analytics.etl", "* * * * *", ETL_TASK_KIND,
+                                    TASKS_ANALYTICS_QUEUE,
                                     NULL, clock_wall_ms(), err)))
         return rc;
     /* Every ten minutes: an expired export's file lingers at most that long
      * (downloads check the expiry themselves). */
     if ((rc = queue_periodic_define(db, "analytics.exports_cleanup", "*/10 * * * *",
-                                    EXPORT_CLEANUP_KIND, "low", NULL, clock_wall_ms(), err)))
+                                    EXPORT_CLEANUP_KIND, TASKS_ANALYTICS_QUEUE, NULL,
+                                    clock_wall_ms(), err)))
         return rc;
     /* On --backup-every's schedule, or removed when backups are off. */
     if ((rc = tasks_backup_define(db, env, err)) && rc == FMD_EINVAL && err) {

@@ -9,6 +9,14 @@
 #include "analytics/duck.h"
 #include "db/pool.h"
 #include "db/writer.h"
+#include "queue/worker.h"
+#include "store/leases.h"
+
+/*
+ * The queue of the tasks that need the analytics database (the ETL, exports
+ * and their cleanup): only the analytics node's pool serves it.
+ */
+#define TASKS_ANALYTICS_QUEUE "analytics"
 
 struct tasks_env {
     struct db_writer *writer;   /* handlers record results through it */
@@ -20,6 +28,11 @@ struct tasks_env {
      * takes a connection of its own per run. NULL: analytics.etl fails
      * (permanently) saying so. */
     struct duck *analytics;
+    /* PostgreSQL (analytics_elected): this process runs analytics tasks only
+     * while it holds the analytics node's lease, set by main.c before it can
+     * be won. Else (SQLite) it always may. */
+    int analytics_elected;
+    const struct store_elector *analytics_lease;
     struct ai_engine *ai;       /* the AI providers (a model and the fallback), or NULL */
     long ai_timeout_ms;         /* one completion's limit */
     long ai_cache_ttl_s;        /* cached AI answers older than this are pruned */
@@ -40,6 +53,12 @@ struct tasks_env {
  * worker pools.
  */
 int tasks_register_all(const struct tasks_env *env, struct fmd_err *err);
+
+/*
+ * For the analytics handlers: 1 if this process is the analytics node now;
+ * else 0, with run told to retry soon, for the node that is.
+ */
+int tasks__analytics_here(struct queue_run *run);
 
 /* The environment given to tasks_register_all, for the handlers. */
 const struct tasks_env *tasks__env(void);

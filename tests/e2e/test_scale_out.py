@@ -89,7 +89,9 @@ def test_two_api_nodes_two_workers_kill9_lose_and_double_nothing(tmp_path):
         nodes.append(a)                 # listed before it starts: the finally stops it
         a.start()
         db_url = a.db_url
-        b = Server(str(tmp_path / "api-b"), ARGS + ["--workers", "0"], env={"FORMD_DB_URL": db_url})
+        # API only: it leaves analytics (the ETL, exports) to a, the analytics node.
+        b = Server(str(tmp_path / "api-b"), ARGS + ["--workers", "0", "--analytics-node", "never"],
+                   env={"FORMD_DB_URL": db_url})
         nodes.append(b)
         b.start()
         # One worker listens for new tasks (LISTEN/NOTIFY), the other only polls.
@@ -122,7 +124,7 @@ def test_two_api_nodes_two_workers_kill9_lose_and_double_nothing(tmp_path):
         b.kill9()                               # an API node and a worker, mid-flight
         workers[0].kill9()
         time.sleep(1.0)
-        nodes[1] = Server(b.data_dir, ARGS + ["--workers", "0"],
+        nodes[1] = Server(b.data_dir, ARGS + ["--workers", "0", "--analytics-node", "never"],
                           env={"FORMD_DB_URL": db_url}).start()
         workers[0] = Worker(workers[0].data_dir, db_url).start()
         time.sleep(2.5)

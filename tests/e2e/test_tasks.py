@@ -87,7 +87,7 @@ def test_queues_list_pause_and_resume(admin, project):
     r = admin.get("/v1/queues")
     assert r.status_code == 200, r.text
     names = [q["name"] for q in r.json()["items"]]
-    assert names == ["critical", "default", "high", "low"]
+    assert names == ["analytics", "critical", "default", "high", "low"]
     r = admin.post("/v1/queues/low/pause")
     assert r.status_code == 200 and r.json() == {"name": "low", "paused": True}
     tid = insert_task(admin.server, queue="low", project_id=project)
