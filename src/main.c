@@ -56,63 +56,87 @@
 #define FORMD_VERSION "0.1.0"
 #endif
 
+/*
+ * The route table's last two columns: who may call the route and what its
+ * first path parameter names (enum http_access, enum http_object).
+ * `formd routes --json` prints them; tests/e2e/test_authz_matrix.py holds
+ * every handler to them.
+ */
+#define A_PUBLIC HTTP_ACCESS_PUBLIC
+#define A_ANY HTTP_ACCESS_ANY
+#define A_VIEWER HTTP_ACCESS_VIEWER
+#define A_REVIEWER HTTP_ACCESS_REVIEWER
+#define A_EDITOR HTTP_ACCESS_EDITOR
+#define A_ADMIN HTTP_ACCESS_ADMIN
+#define A_GLOBAL HTTP_ACCESS_GLOBAL_ADMIN
+#define O_NONE HTTP_OBJECT_NONE
+#define O_PROJECT HTTP_OBJECT_PROJECT
+#define O_FORM HTTP_OBJECT_FORM
+#define O_SUBMISSION HTTP_OBJECT_SUBMISSION
+#define O_WEBHOOK HTTP_OBJECT_WEBHOOK
+#define O_EXPORT HTTP_OBJECT_EXPORT
+#define O_TASK HTTP_OBJECT_TASK
+#define O_QUEUE HTTP_OBJECT_QUEUE
+#define O_KEY HTTP_OBJECT_KEY
+#define O_SESSION HTTP_OBJECT_SESSION
+
 static const struct http_route routes[] = {
-    {HTTP_POST, "/v1/auth/login", api_login, "Log in with email and password"},
-    {HTTP_POST, "/v1/auth/logout", api_logout, "End the current login session"},
-    {HTTP_GET, "/v1/me", api_me, "Who the caller is"},
-    {HTTP_POST, "/v1/keys", api_key_create, "Create an API key (shown once)"},
-    {HTTP_GET, "/v1/keys", api_key_list, "List API keys, without their secrets"},
-    {HTTP_DELETE, "/v1/keys/{}", api_key_revoke, "Revoke an API key"},
-    {HTTP_GET, "/v1/sessions", api_session_list, "List login sessions"},
-    {HTTP_DELETE, "/v1/sessions/{}", api_session_delete, "End a login session"},
-    {HTTP_POST, "/v1/projects", api_project_create, "Create a project"},
-    {HTTP_GET, "/v1/projects", api_project_list, "List projects"},
-    {HTTP_GET, "/v1/projects/{}", api_project_get, "Get a project"},
-    {HTTP_POST, "/v1/projects/{}/forms", api_form_create, "Create a form"},
-    {HTTP_GET, "/v1/projects/{}/forms", api_form_list, "List a project's forms"},
-    {HTTP_GET, "/v1/forms/{}", api_form_get, "Get a form with its versions"},
-    {HTTP_PATCH, "/v1/forms/{}", api_form_patch, "Rename, open, close or limit a form"},
-    {HTTP_PUT, "/v1/forms/{}/draft", api_form_put_draft, "Replace the draft definition"},
-    {HTTP_POST, "/v1/forms/{}/publish", api_form_publish, "Publish the draft"},
-    {HTTP_GET, "/v1/forms/{}/submissions", api_submission_list, "List submissions"},
-    {HTTP_GET, "/v1/public/forms/{}", api_public_form_get, "Published form definition"},
-    {HTTP_POST, "/v1/public/forms/{}/submissions", api_public_submit, "Submit to a form"},
-    {HTTP_GET, "/v1/submissions/{}", api_submission_get, "Get a submission"},
-    {HTTP_PATCH, "/v1/submissions/{}", api_submission_patch, "Review or edit a submission"},
-    {HTTP_DELETE, "/v1/submissions/{}", api_submission_delete, "Soft-delete a submission"},
-    {HTTP_GET, "/v1/submissions/{}/history", api_submission_history, "Edit history"},
-    {HTTP_POST, "/v1/submissions/{}/restore", api_submission_restore, "Restore a submission"},
-    {HTTP_POST, "/v1/submissions/{}/purge", api_submission_purge, "Delete for good"},
-    {HTTP_POST, "/v1/forms/{}/webhooks", api_webhook_create, "Add a webhook to a form"},
-    {HTTP_GET, "/v1/forms/{}/webhooks", api_webhook_list, "A form's webhooks"},
-    {HTTP_GET, "/v1/webhooks/{}", api_webhook_get, "Get a webhook"},
-    {HTTP_DELETE, "/v1/webhooks/{}", api_webhook_delete, "Delete a webhook"},
-    {HTTP_GET, "/v1/webhooks/{}/deliveries", api_webhook_deliveries, "Delivery attempts"},
-    {HTTP_GET, "/v1/forms/{}/analytics", api_form_analytics, "A form's summary and field statistics"},
-    {HTTP_POST, "/v1/forms/{}/exports", api_export_create, "Export a form's submissions"},
-    {HTTP_GET, "/v1/exports/{}", api_export_get, "An export's state"},
-    {HTTP_GET, "/v1/exports/{}/download", api_export_download, "Download an export"},
-    {HTTP_POST, "/v1/analytics/query", api_analytics_query, "Read-only SQL over analytics"},
-    {HTTP_POST, "/v1/forms/{}/ai/extract", api_ai_extract, "Draft a submission from free text"},
-    {HTTP_POST, "/v1/forms/{}/ai/ocr", api_ai_ocr, "Draft a submission from a scanned page"},
-    {HTTP_POST, "/v1/forms/{}/ai/classify", api_ai_classify, "Classify a submission"},
-    {HTTP_POST, "/v1/forms/{}/ai/summarize", api_ai_summarize, "Summarise a form's text answers"},
-    {HTTP_POST, "/v1/ai/generate-form", api_ai_generate_form, "Draft a form from a description"},
-    {HTTP_POST, "/v1/ai/chat/completions", api_ai_chat_completions, "A chat completion by the loaded model (OpenAI format)"},
-    {HTTP_GET, "/v1/ai/models", api_ai_models, "The model that answers chat completions"},
-    {HTTP_GET, "/v1/tasks", api_task_list, "List tasks"},
-    {HTTP_GET, "/v1/tasks/{}", api_task_get, "Get a task"},
-    {HTTP_POST, "/v1/tasks/{}/retry", api_task_retry, "Run a task again"},
-    {HTTP_POST, "/v1/tasks/{}/cancel", api_task_cancel, "Cancel a task"},
-    {HTTP_GET, "/v1/queues", api_queue_list, "Queues with their depths"},
-    {HTTP_POST, "/v1/queues/{}/pause", api_queue_pause, "Pause a queue"},
-    {HTTP_POST, "/v1/queues/{}/resume", api_queue_resume, "Resume a queue"},
-    {HTTP_GET, "/v1/audit", api_audit_list, "The audit log, newest first"},
-    {HTTP_GET, "/v1/audit/export", api_audit_export, "The audit log as JSON Lines"},
-    {HTTP_GET, "/healthz", api_healthz, "Liveness"},
-    {HTTP_GET, "/readyz", api_readyz, "Readiness"},
-    {HTTP_GET, "/metrics", api_metrics, "Prometheus metrics"},
-    {HTTP_GET, "/openapi.json", api_openapi, "This API's OpenAPI description"},
+    {HTTP_POST, "/v1/auth/login", api_login, "Log in with email and password", A_PUBLIC, O_NONE},
+    {HTTP_POST, "/v1/auth/logout", api_logout, "End the current login session", A_ANY, O_NONE},
+    {HTTP_GET, "/v1/me", api_me, "Who the caller is", A_ANY, O_NONE},
+    {HTTP_POST, "/v1/keys", api_key_create, "Create an API key (shown once)", A_ADMIN, O_NONE},
+    {HTTP_GET, "/v1/keys", api_key_list, "List API keys, without their secrets", A_ADMIN, O_NONE},
+    {HTTP_DELETE, "/v1/keys/{}", api_key_revoke, "Revoke an API key", A_ADMIN, O_KEY},
+    {HTTP_GET, "/v1/sessions", api_session_list, "List login sessions", A_ANY, O_NONE},
+    {HTTP_DELETE, "/v1/sessions/{}", api_session_delete, "End a login session", A_ANY, O_SESSION},
+    {HTTP_POST, "/v1/projects", api_project_create, "Create a project", A_GLOBAL, O_NONE},
+    {HTTP_GET, "/v1/projects", api_project_list, "List projects", A_ANY, O_NONE},
+    {HTTP_GET, "/v1/projects/{}", api_project_get, "Get a project", A_VIEWER, O_PROJECT},
+    {HTTP_POST, "/v1/projects/{}/forms", api_form_create, "Create a form", A_EDITOR, O_PROJECT},
+    {HTTP_GET, "/v1/projects/{}/forms", api_form_list, "List a project's forms", A_VIEWER, O_PROJECT},
+    {HTTP_GET, "/v1/forms/{}", api_form_get, "Get a form with its versions", A_VIEWER, O_FORM},
+    {HTTP_PATCH, "/v1/forms/{}", api_form_patch, "Rename, open, close or limit a form", A_EDITOR, O_FORM},
+    {HTTP_PUT, "/v1/forms/{}/draft", api_form_put_draft, "Replace the draft definition", A_EDITOR, O_FORM},
+    {HTTP_POST, "/v1/forms/{}/publish", api_form_publish, "Publish the draft", A_EDITOR, O_FORM},
+    {HTTP_GET, "/v1/forms/{}/submissions", api_submission_list, "List submissions", A_VIEWER, O_FORM},
+    {HTTP_GET, "/v1/public/forms/{}", api_public_form_get, "Published form definition", A_PUBLIC, O_FORM},
+    {HTTP_POST, "/v1/public/forms/{}/submissions", api_public_submit, "Submit to a form", A_PUBLIC, O_FORM},
+    {HTTP_GET, "/v1/submissions/{}", api_submission_get, "Get a submission", A_VIEWER, O_SUBMISSION},
+    {HTTP_PATCH, "/v1/submissions/{}", api_submission_patch, "Review or edit a submission", A_REVIEWER, O_SUBMISSION},
+    {HTTP_DELETE, "/v1/submissions/{}", api_submission_delete, "Soft-delete a submission", A_REVIEWER, O_SUBMISSION},
+    {HTTP_GET, "/v1/submissions/{}/history", api_submission_history, "Edit history", A_VIEWER, O_SUBMISSION},
+    {HTTP_POST, "/v1/submissions/{}/restore", api_submission_restore, "Restore a submission", A_REVIEWER, O_SUBMISSION},
+    {HTTP_POST, "/v1/submissions/{}/purge", api_submission_purge, "Delete for good", A_ADMIN, O_SUBMISSION},
+    {HTTP_POST, "/v1/forms/{}/webhooks", api_webhook_create, "Add a webhook to a form", A_EDITOR, O_FORM},
+    {HTTP_GET, "/v1/forms/{}/webhooks", api_webhook_list, "A form's webhooks", A_VIEWER, O_FORM},
+    {HTTP_GET, "/v1/webhooks/{}", api_webhook_get, "Get a webhook", A_VIEWER, O_WEBHOOK},
+    {HTTP_DELETE, "/v1/webhooks/{}", api_webhook_delete, "Delete a webhook", A_EDITOR, O_WEBHOOK},
+    {HTTP_GET, "/v1/webhooks/{}/deliveries", api_webhook_deliveries, "Delivery attempts", A_VIEWER, O_WEBHOOK},
+    {HTTP_GET, "/v1/forms/{}/analytics", api_form_analytics, "A form's summary and field statistics", A_VIEWER, O_FORM},
+    {HTTP_POST, "/v1/forms/{}/exports", api_export_create, "Export a form's submissions", A_VIEWER, O_FORM},
+    {HTTP_GET, "/v1/exports/{}", api_export_get, "An export's state", A_VIEWER, O_EXPORT},
+    {HTTP_GET, "/v1/exports/{}/download", api_export_download, "Download an export", A_VIEWER, O_EXPORT},
+    {HTTP_POST, "/v1/analytics/query", api_analytics_query, "Read-only SQL over analytics", A_GLOBAL, O_NONE},
+    {HTTP_POST, "/v1/forms/{}/ai/extract", api_ai_extract, "Draft a submission from free text", A_EDITOR, O_FORM},
+    {HTTP_POST, "/v1/forms/{}/ai/ocr", api_ai_ocr, "Draft a submission from a scanned page", A_EDITOR, O_FORM},
+    {HTTP_POST, "/v1/forms/{}/ai/classify", api_ai_classify, "Classify a submission", A_EDITOR, O_FORM},
+    {HTTP_POST, "/v1/forms/{}/ai/summarize", api_ai_summarize, "Summarise a form's text answers", A_EDITOR, O_FORM},
+    {HTTP_POST, "/v1/ai/generate-form", api_ai_generate_form, "Draft a form from a description", A_EDITOR, O_NONE},
+    {HTTP_POST, "/v1/ai/chat/completions", api_ai_chat_completions, "A chat completion by the loaded model (OpenAI format)", A_EDITOR, O_NONE},
+    {HTTP_GET, "/v1/ai/models", api_ai_models, "The model that answers chat completions", A_ANY, O_NONE},
+    {HTTP_GET, "/v1/tasks", api_task_list, "List tasks", A_GLOBAL, O_NONE},
+    {HTTP_GET, "/v1/tasks/{}", api_task_get, "Get a task", A_VIEWER, O_TASK},
+    {HTTP_POST, "/v1/tasks/{}/retry", api_task_retry, "Run a task again", A_EDITOR, O_TASK},
+    {HTTP_POST, "/v1/tasks/{}/cancel", api_task_cancel, "Cancel a task", A_EDITOR, O_TASK},
+    {HTTP_GET, "/v1/queues", api_queue_list, "Queues with their depths", A_GLOBAL, O_NONE},
+    {HTTP_POST, "/v1/queues/{}/pause", api_queue_pause, "Pause a queue", A_GLOBAL, O_QUEUE},
+    {HTTP_POST, "/v1/queues/{}/resume", api_queue_resume, "Resume a queue", A_GLOBAL, O_QUEUE},
+    {HTTP_GET, "/v1/audit", api_audit_list, "The audit log, newest first", A_ADMIN, O_NONE},
+    {HTTP_GET, "/v1/audit/export", api_audit_export, "The audit log as JSON Lines", A_ADMIN, O_NONE},
+    {HTTP_GET, "/healthz", api_healthz, "Liveness", A_PUBLIC, O_NONE},
+    {HTTP_GET, "/readyz", api_readyz, "Readiness", A_PUBLIC, O_NONE},
+    {HTTP_GET, "/metrics", api_metrics, "Prometheus metrics", A_PUBLIC, O_NONE},
+    {HTTP_GET, "/openapi.json", api_openapi, "This API's OpenAPI description", A_PUBLIC, O_NONE},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -1024,11 +1048,39 @@ static int cmd_version(int argc, char **argv)
     return 0;
 }
 
+/*
+ * formd routes [--json]: "METHOD PATTERN" lines, or with --json one object a
+ * line: method, pattern, access, object, summary (for the authorisation tests).
+ */
 static int cmd_routes(int argc, char **argv)
 {
+    int as_json = argc > 2 && !strcmp(argv[2], "--json");
     size_t i;
-    for (i = 0; i < NROUTES; i++)
-        printf("%s %s\n", http_method_name(routes[i].method), routes[i].pattern);
+    json_t *line;
+    char *text;
+
+    if (argc > 2 + as_json) {
+        fprintf(stderr, "formd: usage: formd routes [--json]\n");
+        return 2;
+    }
+    for (i = 0; i < NROUTES; i++) {
+        if (!as_json) {
+            printf("%s %s\n", http_method_name(routes[i].method), routes[i].pattern);
+            continue;
+        }
+        line = json_pack("{s:s, s:s, s:s, s:s, s:s}", "method",
+                         http_method_name(routes[i].method), "pattern", routes[i].pattern,
+                         "access", http_access_name(routes[i].access), "object",
+                         http_object_name(routes[i].object), "summary", routes[i].summary);
+        if (!line || !(text = json_dumps(line, JSON_COMPACT))) {
+            json_decref(line);
+            fprintf(stderr, "formd: out of memory\n");
+            return 1;
+        }
+        printf("%s\n", text);
+        free(text);
+        json_decref(line);
+    }
     return 0;
 }
 
@@ -1519,7 +1571,7 @@ static const struct command commands[] = {
     {"restore", NULL, cmd_restore, "--from FILE [--force]: replace the database (servers stopped)"},
     {"ai", "mkmodel", cmd_ai_mkmodel, "--preset tiny|1b|7b --out FILE: a random-weight model"},
     {"schema", NULL, cmd_schema, "validate --schema FILE: check JSON lines on stdin"},
-    {"routes", NULL, cmd_routes, "print the HTTP route table"},
+    {"routes", NULL, cmd_routes, "[--json]: print the HTTP route table (with access)"},
     {"health", NULL, cmd_health, "[--live]: exit 0 if the local server is ready (alive)"},
     {"version", NULL, cmd_version, "print the version"},
     {"help", NULL, cmd_help, "this list"},

@@ -202,34 +202,50 @@ static bool format_ok(int format)
     }
 }
 
+/* The format and size from the image's header, nothing decoded: 0 or an error. */
+static int read_header(const unsigned char *image, size_t len, unsigned long long max_pixels,
+                       struct ai_ocr_stats *st, struct fmd_err *err)
+{
+    l_int32 format = IFF_UNKNOWN, w = 0, h = 0;
+
+    if (len >= 12)
+        findFileFormatBuffer(image, &format);
+    if (format == IFF_GIF || format == IFF_SPIX)
+        return fmd_errf(err, FMD_EMEDIA, "'%s' images are not accepted for ocr",
+                        format == IFF_GIF ? "gif" : "spix");
+    if (!format_ok(format) || pixReadHeaderMem(image, len, &format, &w, &h, NULL, NULL, NULL)
+        || w <= 0 || h <= 0)
+        return fmd_errf(err, FMD_EINVAL, "not an image formd can read");
+    st->width = w;
+    st->height = h;
+    if ((unsigned long long)w * (unsigned long long)h > max_pixels)
+        return fmd_errf(err, FMD_ETOOBIG, "image of %dx%d pixels is over the limit of %llu",
+                        w, h, max_pixels);
+    return 0;
+}
+
+int ai_ocr_check(const unsigned char *image, size_t len, struct fmd_err *err)
+{
+    struct ai_ocr_stats st;
+
+    pthread_once(&quiet_once, quiet);
+    if (len > AI_OCR_MAX_BYTES)
+        return fmd_errf(err, FMD_ETOOBIG, "image of %zu bytes is over the limit of %u", len,
+                        AI_OCR_MAX_BYTES);
+    return read_header(image, len, AI_OCR_MAX_PIXELS, &st, err);
+}
+
 /* Decodes image into *pix, size limits first; RGBA is laid on white. */
 static int decode(const unsigned char *image, size_t len, unsigned long long max_pixels,
                   PIX **pix, struct ai_ocr_stats *st, struct fmd_err *err)
 {
-    l_int32 format = IFF_UNKNOWN, w = 0, h = 0;
+    l_int32 w, h;
     PIX *p = NULL, *blended;
-    int rc = 0;
+    int rc;
 
     *pix = NULL;
-    if (len >= 12)
-        findFileFormatBuffer(image, &format);
-    if (format == IFF_GIF || format == IFF_SPIX) {
-        rc = fmd_errf(err, FMD_EMEDIA, "'%s' images are not accepted for ocr",
-                      format == IFF_GIF ? "gif" : "spix");
+    if ((rc = read_header(image, len, max_pixels, st, err)))
         goto out;
-    }
-    if (!format_ok(format) || pixReadHeaderMem(image, len, &format, &w, &h, NULL, NULL, NULL)
-        || w <= 0 || h <= 0) {
-        rc = fmd_errf(err, FMD_EINVAL, "not an image formd can read");
-        goto out;
-    }
-    st->width = w;
-    st->height = h;
-    if ((unsigned long long)w * (unsigned long long)h > max_pixels) {
-        rc = fmd_errf(err, FMD_ETOOBIG, "image of %dx%d pixels is over the limit of %llu",
-                      w, h, max_pixels);
-        goto out;
-    }
     p = pixReadMem(image, len);
     if (!p) {
         rc = fmd_errf(err, FMD_EINVAL, "not an image formd can read");

@@ -61,6 +61,14 @@ int ai_ocr_text(const unsigned char *image, size_t len, const struct ai_ocr_opti
                 char **text, struct ai_ocr_stats *st, struct fmd_err *err);
 
 /*
+ * Checks, from its header only (cheap: nothing is decoded), that image is one
+ * ai_ocr_text would read within the default limits: 0, or FMD_EINVAL,
+ * FMD_EMEDIA or FMD_ETOOBIG as ai_ocr_text would fail. For answering a bad
+ * upload at once instead of in a task later.
+ */
+int ai_ocr_check(const unsigned char *image, size_t len, struct fmd_err *err);
+
+/*
  * Ends every idle engine in the pool (at shutdown, or to give memory back).
  * Engines in use stay with their calls and go back to the pool after.
  */

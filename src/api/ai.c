@@ -12,9 +12,11 @@
 
 #include <string.h>
 
+#include "ai/ocr.h"
 #include "core/json.h"
 #include "core/mem.h"
 #include "queue/queue.h"
+#include "store/auth.h"
 #include "store/forms.h"
 #include "store/submissions.h"
 #include "tasks/ai.h"
@@ -76,16 +78,29 @@ static void enqueue(struct http_req *req, const char *kind, const char *project_
     api_write(req, enqueue_write, op, accepted_answer);
 }
 
-/* 1 if s is non-empty standard base64 (line breaks allowed), else 0. */
-static int valid_base64(const char *s)
+/*
+ * 'image' is base64 of an image the OCR can read (its header checked, not
+ * decoded): 0, or answered 400 / 413 / 415 so a bad upload fails now, not
+ * in a task later.
+ */
+static int check_image(struct http_req *req, const char *s)
 {
+    struct fmd_err err = {0};
     unsigned char *bin;
     size_t len;
+    int rc;
 
-    if (!s || base64_decode(s, &bin, &len))
-        return 0;
+    if (!s || base64_decode(s, &bin, &len)) {
+        http_problem(req, FMD_EINVAL, NULL, "'image' must be an image file in base64", NULL);
+        return -1;
+    }
+    rc = ai_ocr_check(bin, len, &err);
     fmd_free(bin);
-    return 1;
+    if (rc) {
+        http_problem(req, rc, NULL, arena_printf(&req->arena, "'image': %s", err.msg), NULL);
+        return -1;
+    }
+    return 0;
 }
 
 /* extract (text and/or image) and ocr (an image, then extract) share this. */
@@ -115,11 +130,8 @@ static void extract_or_ocr(struct http_req *req, const char *kind)
                      NULL);
         goto out;
     }
-    /* the image is checked as base64 here; as an image, by the task (OCR) */
-    if (json_object_get(body, "image") && !valid_base64(image)) {
-        http_problem(req, FMD_EINVAL, NULL, "'image' must be an image file in base64", NULL);
+    if (json_object_get(body, "image") && check_image(req, image))
         goto out;
-    }
     if (!f.published_version) {
         http_problem(req, FMD_ECONFLICT, "not_published",
                      "the form has no published version to extract into", NULL);
@@ -206,8 +218,11 @@ void api_ai_generate_form(struct http_req *req)
 {
     static const char *const members[] = {"description", "project_id", NULL};
     struct principal *pr = api_auth(req);
+    struct fmd_err err = {0};
+    struct db *db;
     json_t *body = NULL;
     const char *desc, *pid;
+    int rc;
 
     if (!pr || !(body = api_body_object(req)) || api_only_members(req, body, members))
         goto out;
@@ -230,6 +245,16 @@ void api_ai_generate_form(struct http_req *req)
     }
     if (pid && api_require(req, pr, pid, ROLE_EDITOR, "project"))
         goto out;
+    /* a global role passes api_require for any id: the project must also exist */
+    if (pid && !(db = api_db(req)))
+        goto out;
+    if (pid && (rc = store_project_exists(db, pid, &err)) != 1) {
+        if (rc < 0)
+            http_problem_err(req, &err);
+        else
+            api_not_found(req, "project");
+        goto out;
+    }
     enqueue(req, AI_GENERATE_FORM_KIND, pid, json_pack("{s:s}", "description", desc));
 out:
     json_decref(body);

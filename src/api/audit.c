@@ -18,6 +18,7 @@
  * and path only: never a body, so never a secret nor submission data.
  */
 #include "api/api.h"
+#include "core/id.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -397,6 +398,12 @@ static int audit_filter(struct http_req *req, struct store_audit_filter *f)
     f->action = http_query(req, "action");
     f->target = http_query(req, "target");
     f->project = http_query(req, "project");
+    /* Not an id at all: 404, as for an unknown project elsewhere. A well-formed id
+     * that names no project simply matches no row. */
+    if (f->project && !id_valid(f->project)) {
+        api_not_found(req, "project");
+        return -1;
+    }
     f->outcome = outcome = http_query(req, "outcome");
     if (outcome && strcmp(outcome, "ok") && strcmp(outcome, "denied") &&
         strcmp(outcome, "failed")) {

@@ -255,7 +255,7 @@ void api_key_list(struct http_req *req)
     const char *project_id, *cursor;
     json_t *page;
     struct db *db;
-    int limit;
+    int limit, rc;
 
     if (!p || api_limit(req, &limit) || api_cursor(req, &cursor) || !(db = api_db(req)))
         return;
@@ -267,6 +267,14 @@ void api_key_list(struct http_req *req)
         }
         if (api_require(req, p, project_id, ROLE_ADMIN, "project"))
             return;
+        /* A global admin passes every project check: the project must still exist. */
+        if ((rc = store_project_exists(db, project_id, &err)) != 1) {
+            if (rc < 0)
+                http_problem_err(req, &err);
+            else
+                api_not_found(req, "project");
+            return;
+        }
     } else if (api_role_on(p, "") < ROLE_ADMIN) {
         http_problem(req, FMD_EFORBIDDEN, NULL, "listing every key needs the global 'admin' "
                                                 "role; a project's admins add ?project_id=",

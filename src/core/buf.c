@@ -215,6 +215,19 @@ int utf8_valid_prefix(const char *s, size_t n)
     return 1;
 }
 
+int utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, k;
+
+    while (i < n) {
+        if (!u[i] || !(k = utf8_seq(u + i, n - i)))
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
 int buf_add_utf8(struct buf *b, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;

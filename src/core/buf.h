@@ -48,6 +48,8 @@ int buf_add_utf8(struct buf *b, const char *s, size_t n);
  * short (the start of text still being written); else 0.
  */
 int utf8_valid_prefix(const char *s, size_t n);
+/* 1 if s is valid UTF-8 without NUL, to its last sequence; else 0. */
+int utf8_valid(const char *s, size_t n);
 
 /*
  * Decodes s, standard base64 (line breaks allowed), into a new fmd_malloc'd

@@ -35,13 +35,51 @@ enum http_method {
 struct http_req;
 typedef void (*http_handler)(struct http_req *req);
 
+/*
+ * Who may call a route, declared next to it in the route table. Handlers do
+ * the checking (on the object they load); the declaration is data for
+ * `formd routes --json`, the docs and the authorisation matrix test, which
+ * holds every handler to it. The server refuses to start with one unset.
+ */
+enum http_access {
+    HTTP_ACCESS_UNSET = 0,
+    HTTP_ACCESS_PUBLIC,         /* no token needed */
+    HTTP_ACCESS_ANY,            /* any valid token */
+    HTTP_ACCESS_VIEWER,         /* at least this role on the object's project */
+    HTTP_ACCESS_REVIEWER,
+    HTTP_ACCESS_EDITOR,
+    HTTP_ACCESS_ADMIN,
+    HTTP_ACCESS_GLOBAL_ADMIN,   /* admin on every project */
+};
+
+/* What the first path parameter names (the object whose project is checked). */
+enum http_object {
+    HTTP_OBJECT_NONE = 0,
+    HTTP_OBJECT_PROJECT,
+    HTTP_OBJECT_FORM,
+    HTTP_OBJECT_SUBMISSION,
+    HTTP_OBJECT_WEBHOOK,
+    HTTP_OBJECT_EXPORT,
+    HTTP_OBJECT_TASK,
+    HTTP_OBJECT_QUEUE,
+    HTTP_OBJECT_KEY,
+    HTTP_OBJECT_SESSION,
+};
+
 /* A route: "{}" in the pattern matches one path segment into req->params. */
 struct http_route {
     enum http_method method;
     const char *pattern;      /* e.g. "/v1/forms/{}/submissions" */
     http_handler handler;
     const char *summary;      /* one line, for docs and the OpenAPI check */
+    enum http_access access;
+    enum http_object object;
 };
+
+/* "editor", "global-admin", ...; "unset" for HTTP_ACCESS_UNSET. */
+const char *http_access_name(enum http_access a);
+/* "form", "none", ... */
+const char *http_object_name(enum http_object o);
 
 struct http_header {
     struct http_header *next;

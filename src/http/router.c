@@ -18,6 +18,20 @@ const char *http_method_name(enum http_method m)
     return "?";
 }
 
+const char *http_access_name(enum http_access a)
+{
+    static const char *const names[] = {"unset", "public", "any", "viewer", "reviewer",
+                                        "editor", "admin", "global-admin"};
+    return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a] : "unset";
+}
+
+const char *http_object_name(enum http_object o)
+{
+    static const char *const names[] = {"none", "project", "form", "submission", "webhook",
+                                        "export", "task", "queue", "key", "session"};
+    return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "none";
+}
+
 /* A path parameter: where it starts in the path and how long it is. */
 struct span {
     const char *p;

@@ -179,17 +179,22 @@ void http_problem(struct http_req *req, int code, const char *name, const char *
 {
     int status = fmd_err_http(code);
     struct buf *b = &req->out;
+    struct buf clean;
     int rc;
 
     if (!name)
         name = fmd_err_name(code);
     if (!detail || !*detail)
         detail = fmd_err_msg(code);
+    /* A detail may quote what the client sent (a path segment): keep the JSON valid UTF-8. */
+    buf_init(&clean, 4 * strlen(detail) + 1);
+    rc = buf_add_utf8(&clean, detail, strlen(detail));
     buf_reset(b);
-    rc = buf_printf(b, "{\"type\":\"https://formd.dev/problems/%s\",\"title\":\"%s\","
-                       "\"status\":%d,\"detail\":\"",
-                    name, http_status_text(status), status);
-    rc = rc ? rc : buf_add_json_str(b, detail, strlen(detail));
+    rc = rc ? rc : buf_printf(b, "{\"type\":\"https://formd.dev/problems/%s\",\"title\":\"%s\","
+                                 "\"status\":%d,\"detail\":\"",
+                              name, http_status_text(status), status);
+    rc = rc ? rc : buf_add_json_str(b, clean.p, clean.len);
+    buf_release(&clean);
     rc = rc ? rc : buf_printf(b, "\",\"request_id\":\"%s\"", req->request_id);
     if (!rc && errors) {
         rc = buf_adds(b, ",\"errors\":");
@@ -338,6 +343,25 @@ static void allow_header(struct http_req *req, unsigned allowed)
     http_add_header(req, "Allow", list);
 }
 
+/* Clears *cls (an int) on a query argument that is not valid UTF-8. */
+static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    int *ok = cls;
+    if (!utf8_valid(key, strlen(key)) || (value && !utf8_valid(value, strlen(value))))
+        *ok = 0;
+    return *ok ? MHD_YES : MHD_NO;
+}
+
+/* 1 if the (decoded) path and every query argument are UTF-8: all text the handlers see is. */
+static int uri_is_utf8(struct http_req *req, const char *url)
+{
+    int ok = utf8_valid(url, strlen(url));
+    if (ok)
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, scan_arg, &ok);
+    return ok;
+}
+
 /* Returns 1 when the request was answered already (an error). */
 static int check_request(struct http_server *s, struct http_req *req, const char *method,
                          const char *url)
@@ -365,6 +389,11 @@ static int check_request(struct http_server *s, struct http_req *req, const char
         http_problem(req, FMD_EURI, NULL,
                      req->too_many_args ? "request URI has more than 100 query arguments"
                                         : "request URI is longer than the limit",
+                     NULL);
+        return 1;
+    }
+    if (!uri_is_utf8(req, url)) {
+        http_problem(req, FMD_EINVAL, NULL, "the request path or query is not valid UTF-8",
                      NULL);
         return 1;
     }
@@ -826,6 +855,17 @@ static int parse_listen(const char *listen, struct sockaddr_in *sa, struct fmd_e
     return 0;
 }
 
+/* Every route declares who may call it (see enum http_access): a forgotten one stops here. */
+static int check_routes(const struct http_server_opts *o, struct fmd_err *err)
+{
+    size_t i;
+    for (i = 0; i < o->nroutes; i++)
+        if (!strcmp(http_access_name(o->routes[i].access), "unset"))   /* or out of range */
+            return fmd_errf(err, FMD_EINVAL, "route '%s %s' declares no access",
+                            http_method_name(o->routes[i].method), o->routes[i].pattern);
+    return 0;
+}
+
 int http_server_start(const struct http_server_opts *o, struct http_server **out,
                       struct fmd_err *err)
 {
@@ -835,7 +875,7 @@ int http_server_start(const struct http_server_opts *o, struct http_server **out
     int rc;
 
     *out = NULL;
-    if ((rc = parse_listen(o->listen, &sa, err)))
+    if ((rc = parse_listen(o->listen, &sa, err)) || (rc = check_routes(o, err)))
         return rc;
     if (!(s = fmd_calloc(1, sizeof(*s))))
         return fmd_errf(err, FMD_ENOMEM, "out of memory");

@@ -267,6 +267,28 @@ static void test_gif(void **state)
     assert_null(text);
 }
 
+/* The header-only check the API makes before it queues an OCR task. */
+static void test_check(void **state)
+{
+    static const unsigned char pgm[] = "P5\n1 1\n255\n\xff";
+    static const unsigned char huge[] = "P5\n100000 100000\n255\n\xff\xff\xff\xff";
+    static const unsigned char junk[] = "this is not an image, just some bytes";
+    struct fmd_err err = { 0 };
+    unsigned char *gif;
+    size_t len = 0;
+
+    assert_int_equal(ai_ocr_check(pgm, sizeof(pgm) - 1, &err), 0);
+    assert_int_equal(ai_ocr_check(junk, sizeof(junk), &err), FMD_EINVAL);
+    assert_string_equal(err.msg, "not an image formd can read");
+    assert_int_equal(ai_ocr_check(junk, 0, &err), FMD_EINVAL);
+    assert_int_equal(ai_ocr_check(huge, sizeof(huge) - 1, &err), FMD_ETOOBIG);
+    assert_int_equal(draw("form.gif"), 0);
+    gif = slurp("form.gif", &len);
+    assert_non_null(gif);
+    assert_int_equal(ai_ocr_check(gif, len, &err), FMD_EMEDIA);
+    free(gif);
+}
+
 /* A header claiming 100000 x 100000 pixels with no pixels behind it. */
 static void test_too_many_pixels(void **state)
 {
@@ -397,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_blank_pixel),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_gif),
+        cmocka_unit_test(test_check),
         cmocka_unit_test(test_too_many_pixels),
         cmocka_unit_test(test_too_many_bytes),
         cmocka_unit_test(test_timeout),

@@ -87,6 +87,13 @@ static void buf_makes_utf8_valid(void **state)
     assert_false(utf8_valid_prefix("\xC3x", 2));
     assert_false(utf8_valid_prefix("\xFF", 1));
     assert_false(utf8_valid_prefix("a\0", 2));
+    /* whole texts */
+    assert_true(utf8_valid("ab\xC3\xA9", 4));
+    assert_true(utf8_valid("", 0));
+    assert_false(utf8_valid("ab\xC3", 3));                  /* cut short: not whole */
+    assert_false(utf8_valid("\xFF\xFE", 2));
+    assert_false(utf8_valid("\xED\xA0\x80", 3));            /* a surrogate */
+    assert_false(utf8_valid("a\0b", 3));
     buf_init(&b, 4);   /* too small: unchanged */
     assert_int_equal(buf_add_utf8(&b, "\xFF\xFF", 2), FMD_ETOOBIG);
     assert_int_equal(b.len, 0);

@@ -10,11 +10,11 @@
 static void h(struct http_req *req) { (void)req; }
 
 static const struct http_route routes[] = {
-    {HTTP_GET, "/v1/forms/{}", h, ""},
-    {HTTP_PATCH, "/v1/forms/{}", h, ""},
-    {HTTP_GET, "/v1/forms/{}/submissions", h, ""},
-    {HTTP_POST, "/v1/public/forms/{}/submissions", h, ""},
-    {HTTP_GET, "/healthz", h, ""},
+    {HTTP_GET, "/v1/forms/{}", h, "", HTTP_ACCESS_PUBLIC, HTTP_OBJECT_NONE},
+    {HTTP_PATCH, "/v1/forms/{}", h, "", HTTP_ACCESS_PUBLIC, HTTP_OBJECT_NONE},
+    {HTTP_GET, "/v1/forms/{}/submissions", h, "", HTTP_ACCESS_PUBLIC, HTTP_OBJECT_NONE},
+    {HTTP_POST, "/v1/public/forms/{}/submissions", h, "", HTTP_ACCESS_PUBLIC, HTTP_OBJECT_NONE},
+    {HTTP_GET, "/healthz", h, "", HTTP_ACCESS_PUBLIC, HTTP_OBJECT_NONE},
 };
 
 static enum http_match m(enum http_method method, const char *path, const struct http_route **r,
@@ -61,11 +61,41 @@ static void not_found_and_bad_method(void **state)
     arena_release(&a);
 }
 
+/* A route whose access is not declared keeps the server from starting. */
+static void route_without_access_is_refused(void **state)
+{
+    static const struct http_route bad[] = {
+        {HTTP_GET, "/healthz", h, "", HTTP_ACCESS_PUBLIC, HTTP_OBJECT_NONE},
+        {HTTP_POST, "/v1/new", h, "", HTTP_ACCESS_UNSET, HTTP_OBJECT_NONE},
+    };
+    struct http_server_opts o = {.listen = "127.0.0.1:0", .threads = 1, .routes = bad,
+                                 .nroutes = 2};
+    struct http_server *s = NULL;
+    struct fmd_err err = {0};
+
+    (void)state;
+    assert_int_equal(http_server_start(&o, &s, &err), FMD_EINVAL);
+    assert_null(s);
+    assert_string_equal(err.msg, "route 'POST /v1/new' declares no access");
+}
+
+static void access_and_object_names(void **state)
+{
+    (void)state;
+    assert_string_equal(http_access_name(HTTP_ACCESS_UNSET), "unset");
+    assert_string_equal(http_access_name(HTTP_ACCESS_GLOBAL_ADMIN), "global-admin");
+    assert_string_equal(http_access_name((enum http_access)99), "unset");
+    assert_string_equal(http_object_name(HTTP_OBJECT_NONE), "none");
+    assert_string_equal(http_object_name(HTTP_OBJECT_QUEUE), "queue");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matches_with_params),
         cmocka_unit_test(not_found_and_bad_method),
+        cmocka_unit_test(route_without_access_is_refused),
+        cmocka_unit_test(access_and_object_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
