@@ -2,6 +2,7 @@
 #
 #   make          build/formd
 #   make run      install what is missing, build, serve on the embedded default
+#   make fuzz     the fuzzing campaign: each libFuzzer target for FUZZ_SECONDS (60)
 #   make test     install what is missing, then unit + end-to-end + fuzz tests,
 #                 once on the normal build and once under ASan + UBSan; the
 #                 database tests also on PostgreSQL (a private cluster, normal build)
@@ -42,7 +43,7 @@ HDRS      := $(shell find src tests -name '*.h')
 OBJ     = $(patsubst src/%.c,$(1)/obj/%.o,$(LIB_SRCS))
 UNITS   = $(patsubst tests/unit/%.c,$(1)/unit/%,$(UNIT_SRCS))
 
-.PHONY: all run test test-unit test-unit-pg test-asan-pg test-e2e test-fuzz test-asan check bench clean bootstrap
+.PHONY: all run test test-unit test-unit-pg test-asan-pg test-e2e test-fuzz fuzz test-asan check bench clean bootstrap
 all: build/formd
 
 bootstrap:
@@ -86,14 +87,28 @@ build/asan/unit/%: tests/unit/%.c build/asan/libformd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(SANFLAGS) $(CPPFLAGS) -Itests $< build/asan/libformd.a $(LDLIBS) -lcmocka -o $@
 
-# libFuzzer targets are built with clang from the parsers' own sources: core
-# (JSON), schema (fields compiler, validator) and the AI rules provider.
-FUZZ_LIB := $(wildcard src/core/*.c src/schema/*.c) src/ai/provider.c src/ai/rules.c
-# Some targets #include the one parser they test (src/queue/cron.c, ...), so any
-# source change rebuilds them all.
-build/fuzz/%: tests/fuzz/%.c $(SRCS) $(HDRS)
+# libFuzzer targets are built with clang and linked against the whole library
+# compiled once more with coverage instrumentation and ASan + UBSan
+# (build/fuzz-obj/), so a target can reach any parser of outside input. Some
+# targets #include the file whose static parser they test (src/queue/cron.c,
+# src/main.c's route table, ...): the target then defines that file's symbols
+# itself and the archive's copy is never pulled in.
+FUZZFLAGS := -std=c11 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
+build/fuzz-obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fsanitize=fuzzer,address,undefined $< $(FUZZ_LIB) $(LDLIBS) -o $@
+	clang $(FUZZFLAGS) -fsanitize=fuzzer-no-link $(CPPFLAGS) -MMD -MP -c $< -o $@
+
+# llama.c is taken from the normal build: clang 14 knows no "f16c" for
+# __builtin_cpu_supports, and no fuzz target reaches the model.
+FUZZ_OBJS := $(patsubst src/%.c,build/fuzz-obj/%.o,$(filter-out src/ai/llama.c,$(LIB_SRCS))) \
+             build/obj/ai/llama.o build/fuzz-lib/obj/openapi_blob.o
+build/fuzz-obj/libformd.a: $(FUZZ_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/%: tests/fuzz/%.c build/fuzz-obj/libformd.a $(SRCS) $(HDRS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZFLAGS) -fsanitize=fuzzer $(CPPFLAGS) -Itests $< build/fuzz-obj/libformd.a $(LDLIBS) -lcmocka -o $@
 
 # The fault-injection shim the fault tests preload into formd (tests/fault).
 build/failfs.so: tests/fault/failfs.c
@@ -141,6 +156,13 @@ test-asan: build/asan/formd build/failfs.so $(call UNITS,build/asan)
 
 test-fuzz: $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 	@scripts/run-fuzz $^
+
+# The fuzzing campaign (tests/fuzz/README.md): every target, or those named in
+# FUZZ_TARGETS, for FUZZ_SECONDS each (60 by default), one after the other;
+# new inputs that add coverage are merged into tests/fuzz/corpus/.
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRCS))
+fuzz: $(addprefix build/fuzz/,$(FUZZ_TARGETS))
+	@FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) scripts/run-fuzz --campaign $^
 
 bench: build/formd
 	@bench/http.sh

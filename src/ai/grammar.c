@@ -45,7 +45,7 @@
  *            A range holding none of these shapes ([0.1, 0.9]) is refused.
  *   boolean, null, type arrays ("type": ["string", "null"]).
  *   array    items with minItems / maxItems: item ("," item){m-1,n-1}, at
- *            most 2001 items generated.
+ *            most 2001 items generated (1996 when minItems is 0).
  *            uniqueItems over an enum/const item: the options in schema order,
  *            each at most once, so duplicates cannot be written; a rule per
  *            (option, count so far) keeps minItems / maxItems.
@@ -1312,6 +1312,13 @@ static int gen_array(struct ctx *c, const json_t *s, const char *name, struct bu
     }
     if (mx < 0 || mx > REP_MAX + 1)
         mx = mx < 0 ? -1 : REP_MAX + 1;   /* llama.cpp's limit: longer arrays are not generated */
+    /*
+     * With minItems 0 the repetition sits inside "( ... )?", and llama.cpp counts
+     * the rules its expansion made against that "?" as well (rules x count must
+     * stay below 2000): "{0,1998}" there was refused (found by fuzz_grammar).
+     */
+    if (!mn && mx > REP_MAX - 4)
+        mx = REP_MAX - 4;
     rc = new_name(c, name, "item", &item);
     if (!rc)
         rc = define(c, items, item);

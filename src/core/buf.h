@@ -57,6 +57,8 @@ int utf8_valid(const char *s, size_t n);
  * nothing; FMD_ENOMEM.
  */
 int base64_decode(const char *s, unsigned char **out, size_t *len);
+/* The standard base64 alphabet, without the padding '=' (for strspn). */
+#define BASE64_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 /* Hands the heap string to the caller (free with fmd_free); b is reset. */
 char *buf_detach(struct buf *b, size_t *len);

@@ -24,7 +24,10 @@ int64_t clock_wall_ms(void)
 
 char *clock_rfc3339(int64_t ms, char *out)
 {
-    time_t secs = (time_t)(ms / 1000);
+    /* Floored, not truncated: -1 ms is 1969-12-31T23:59:59.999Z (truncating gave
+     * 1970-01-01T00:00:00 and a wrapped millisecond field; found by fuzz_query). */
+    int64_t frac = ms % 1000 < 0 ? ms % 1000 + 1000 : ms % 1000;
+    time_t secs = (time_t)((ms - frac) / 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);
     /* Years past 9999 do not occur in our data; clamp so the width is fixed. */
@@ -32,7 +35,7 @@ char *clock_rfc3339(int64_t ms, char *out)
     snprintf(out, CLOCK_RFC3339_LEN, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
              year, (unsigned)(tm.tm_mon + 1) % 100, (unsigned)tm.tm_mday % 100,
              (unsigned)tm.tm_hour % 100, (unsigned)tm.tm_min % 100,
-             (unsigned)tm.tm_sec % 100, (unsigned)(ms % 1000));
+             (unsigned)tm.tm_sec % 100, (unsigned)frac);
     return out;
 }
 

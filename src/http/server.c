@@ -19,6 +19,7 @@
 #include "http/http.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -262,13 +263,12 @@ static int is_hex(const char *s, size_t n, int *nonzero)
 }
 
 /*
- * Continues a valid traceparent, "VV-<32 hex trace>-<16 hex parent>-<2 hex
- * flags>" with a version other than ff, non-zero ids, and nothing after the
- * flags for version 00; otherwise starts a new trace.
+ * 1 if tp is a traceparent to continue, "VV-<32 hex trace>-<16 hex parent>-
+ * <2 hex flags>" with a version other than ff, non-zero ids, and nothing
+ * after the flags for version 00; its trace id is then in trace_id. Else 0.
  */
-static void trace_begin(struct http_req *req)
+static int traceparent_parse(const char *tp, char trace_id[33])
 {
-    const char *tp = http_header(req, "traceparent");
     int nz, trace_nz, parent_nz;
     size_t n = tp ? strlen(tp) : 0;
 
@@ -277,11 +277,18 @@ static void trace_begin(struct http_req *req)
         is_hex(tp + 36, 16, &parent_nz) && parent_nz && tp[52] == '-' &&
         is_hex(tp + 53, 2, &nz) && (n == 55 || (nz = strncmp(tp, "00", 2)) != 0) &&
         (n == 55 || tp[55] == '-')) {
-        memcpy(req->trace_id, tp + 3, 32);
-        req->trace_id[32] = '\0';
-    } else {
-        rand_fast_hex(req->trace_id, 16);
+        memcpy(trace_id, tp + 3, 32);
+        trace_id[32] = '\0';
+        return 1;
     }
+    return 0;
+}
+
+/* Continues the client's trace (traceparent_parse) or starts a new one. */
+static void trace_begin(struct http_req *req)
+{
+    if (!traceparent_parse(http_header(req, "traceparent"), req->trace_id))
+        rand_fast_hex(req->trace_id, 16);
     rand_fast_hex(req->span_id, 8);
 }
 
@@ -303,6 +310,24 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
     else if (!strcasecmp(key, "Transfer-Encoding"))
         h->transfer_encoding++;
     return MHD_YES;
+}
+
+/*
+ * Content-Length is 1*DIGIT (RFC 9110 8.6): no sign, no space, no hex.
+ * strtoull took " 5" and "+5" and wrapped " -5". 0 with *v set, or -1.
+ */
+static int content_length_parse(const char *cl, unsigned long long *v)
+{
+    unsigned long long n = 0;
+    size_t i;
+
+    for (i = 0; cl[i]; i++) {
+        if (cl[i] < '0' || cl[i] > '9')
+            return -1;
+        n = n > (ULLONG_MAX - 9) / 10 ? ULLONG_MAX : n * 10 + (unsigned)(cl[i] - '0');
+    }
+    *v = n;
+    return i ? 0 : -1;
 }
 
 static int parse_method(const char *m)
@@ -417,9 +442,8 @@ static int check_request(struct http_server *s, struct http_req *req, const char
     }
     cl = http_header(req, "Content-Length");
     if (cl) {
-        char *end;
-        unsigned long long v = strtoull(cl, &end, 10);
-        if (end == cl || *end || cl[0] == '-') {
+        unsigned long long v;
+        if (content_length_parse(cl, &v)) {
             req->close_after = 1;
             http_problem(req, FMD_EINVAL, NULL, "Content-Length is not a number", NULL);
             return 1;

@@ -766,6 +766,10 @@ static const char *const schemas[] = {
     " \"additionalProperties\": false,"
     " \"allOf\": [{\"properties\": {\"b\": {\"type\": \"boolean\"}}}]}",
     "{\"type\": \"string\", \"format\": \"color-name\", \"maxLength\": 4}",
+    /* llama.cpp refused the grammar of these two (found by fuzz_grammar) */
+    "{\"type\": \"array\", \"items\": {\"type\": \"boolean\"}, \"maxItems\": 5000}",
+    "{\"type\": \"array\", \"items\": {\"type\": \"integer\", \"minimum\": -3}, \"minItems\": 0,"
+    " \"maxItems\": 5.9e26}",
 };
 
 static void test_property(void **state)

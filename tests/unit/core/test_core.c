@@ -113,6 +113,9 @@ static void base64_decodes_or_refuses(void **state)
     assert_int_equal(base64_decode("", &bin, &len), FMD_EINVAL);
     assert_int_equal(base64_decode("aGVsbG8", &bin, &len), FMD_EINVAL);   /* no padding */
     assert_int_equal(base64_decode("aGV*bG8=", &bin, &len), FMD_EINVAL);
+    /* libsodium alone took "\x80" for '/' (found by fuzz_upload). */
+    assert_int_equal(base64_decode("aGVs\x80G8=", &bin, &len), FMD_EINVAL);
+    assert_int_equal(base64_decode("aGVs\xadG8=", &bin, &len), FMD_EINVAL);
     assert_null(bin);
     assert_int_equal(len, 0);
 }
@@ -303,6 +306,10 @@ static void clock_round_trips(void **state)
     assert_int_equal(clock_parse_rfc3339("2024-02-29T00:00:00Z", &ms), 0);
     assert_int_equal(clock_parse_rfc3339("2026-11-28", &ms), FMD_EINVAL);
     assert_int_equal(clock_parse_rfc3339("2026-11-28T25:00:00Z", &ms), FMD_EINVAL);
+    /* Before 1970 the milliseconds count down from the second before (found by fuzz_query). */
+    assert_string_equal(clock_rfc3339(-1, s), "1969-12-31T23:59:59.999Z");
+    assert_int_equal(clock_parse_rfc3339("1900-03-01T12:00:00.250Z", &ms), 0);
+    assert_string_equal(clock_rfc3339(ms, s), "1900-03-01T12:00:00.250Z");
 }
 
 static void ids_sort_and_differ(void **state)

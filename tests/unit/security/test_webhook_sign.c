@@ -172,6 +172,8 @@ static void parses_secrets_strictly(void **state)
         {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa-w", "not valid base64"},      /* url alphabet */
         {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS ", "not valid base64"},
         {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa=w", "not valid base64"},      /* bad padding */
+        /* libsodium alone took "\x80" for '/' (found by fuzz_webhook). */
+        {"whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\x80h8=", "not valid base64"},
         {"whsec_c2hvcnQ=", "base64 of 24 to 64 bytes"},                      /* 5 bytes */
         /* 23 bytes: the right shape, one byte short. */
         {"whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "decodes to 23 bytes"},
