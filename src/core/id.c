@@ -64,6 +64,25 @@ void id_new(char out[ID_LEN + 1])
     encode(ms, bytes, out);
 }
 
+void id_floor(int64_t ms, char out[ID_LEN + 1])
+{
+    unsigned char bytes[16] = {0};
+    encode(ms < 0 ? 0 : ms, bytes, out);
+}
+
+int64_t id_time_ms(const char *s)
+{
+    int64_t ms = 0;
+    int i;
+
+    if (!id_valid(s))
+        return -1;
+    /* 10 digits are 50 bits: the top 2 are always 0 in a valid id's 48-bit time */
+    for (i = 0; i < 10; i++)
+        ms = ms << 5 | (int64_t)(strchr(b32, s[i]) - b32);
+    return ms;
+}
+
 void id_new_unordered(char out[ID_LEN + 1])
 {
     unsigned char bytes[16];

@@ -327,6 +327,29 @@ static void ids_sort_and_differ(void **state)
     assert_false(id_valid("0123456789ABCDEFGHJKMNPQRU"));  /* U is not base32 */
 }
 
+/* "made since ms" as an id range: quotas count submissions that way. */
+static void id_floor_bounds_ids_by_time(void **state)
+{
+    char before[ID_LEN + 1], floor[ID_LEN + 1], after[ID_LEN + 1];
+    int64_t now = clock_wall_ms();
+
+    id_new(after);
+    assert_true(id_time_ms(after) >= now && id_time_ms(after) <= clock_wall_ms());
+    id_floor(id_time_ms(after), floor);
+    assert_true(id_valid(floor));
+    assert_int_equal(id_time_ms(floor), id_time_ms(after));
+    assert_true(strcmp(floor, after) <= 0);
+    id_floor(id_time_ms(after) + 1, floor);
+    assert_true(strcmp(after, floor) < 0);      /* an id of ms is below the next ms */
+    id_floor(id_time_ms(after) - 1, before);
+    assert_true(strcmp(before, after) < 0);
+    id_floor(0, floor);
+    assert_string_equal(floor, "00000000000000000000000000");
+    id_floor(281474976710655LL, floor);         /* 2^48 - 1, the last millisecond */
+    assert_int_equal(id_time_ms(floor), 281474976710655LL);
+    assert_int_equal(id_time_ms("not an id"), -1);
+}
+
 static void fast_random_differs_and_is_hex(void **state)
 {
     char a[33], b[33], id1[ID_LEN + 1], id2[ID_LEN + 1];
@@ -363,6 +386,7 @@ int main(void)
         cmocka_unit_test(config_secret_not_on_command_line),
         cmocka_unit_test(clock_round_trips),
         cmocka_unit_test(ids_sort_and_differ),
+        cmocka_unit_test(id_floor_bounds_ids_by_time),
         cmocka_unit_test(fast_random_differs_and_is_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
