@@ -36,6 +36,14 @@ int rows_exec(struct db_stmt *st, struct fmd_err *err)
     return rc < 0 ? rc : 0;
 }
 
+int rows_int(struct db_stmt *st, int64_t *out, struct fmd_err *err)
+{
+    int rc = db_step(st, err);
+    *out = rc == 1 ? db_col_int(st, 0) : 0;
+    db_done(st);
+    return rc < 0 ? rc : 0;
+}
+
 /*
  * Collects rows into {items, next_cursor}: row_fn turns the current row into
  * an item; one row beyond limit means there is a next page, whose cursor is

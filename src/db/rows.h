@@ -15,6 +15,8 @@ json_t *rows_str_or_null(struct db_stmt *st, int col);
 json_t *rows_json(struct db_stmt *st, int col);
 /* Steps a statement that returns no rows and releases it: 0 or the error. */
 int rows_exec(struct db_stmt *st, struct fmd_err *err);
+/* Steps a one-number query (COUNT(*), ...) into *out (0 with no row) and releases it. */
+int rows_int(struct db_stmt *st, int64_t *out, struct fmd_err *err);
 
 /*
  * Steps st into {items, next_cursor} and releases it. row_fn makes an item

@@ -286,15 +286,7 @@ int sensitive_form_versions(struct db *db, int64_t *n, struct fmd_err *err)
                         "SELECT COUNT(*) FROM form_versions "
                         "WHERE CAST(schema AS TEXT) LIKE '%\"x-sensitive\"%'",
                         &st, err);
-    if (rc)
-        return rc;
-    *n = 0;
-    if ((rc = db_step(st, err)) == 1) {
-        *n = db_col_int(st, 0);
-        rc = 0;
-    }
-    db_done(st);
-    return rc;
+    return rc ? rc : rows_int(st, n, err);
 }
 
 /* ---- rotation: rows holding sealed values, by (submission id, revision) ---- */
@@ -355,15 +347,7 @@ int sensitive_sealed_count(struct db *db, int64_t *n, struct fmd_err *err)
                         "'%\"enc:v1:%') + (SELECT COUNT(*) FROM submission_history WHERE "
                         "data LIKE '%\"enc:v1:%')",
                         &st, err);
-    if (rc)
-        return rc;
-    *n = 0;
-    if ((rc = db_step(st, err)) == 1) {
-        *n = db_col_int(st, 0);
-        rc = 0;
-    }
-    db_done(st);
-    return rc;
+    return rc ? rc : rows_int(st, n, err);
 }
 
 int sensitive_replace_data(struct db *db, int history, const char *id, int64_t revision,
