@@ -241,6 +241,7 @@ void api_key_create(struct http_req *req)
     token_new_key(k->key, k->prefix);
     token_hash(k->key, k->hash);
     id_new(k->id);
+    api_audit_target(req, "key", k->id);
     api_write(req, key_create_write, k, key_create_answer);
 out:
     json_decref(body);

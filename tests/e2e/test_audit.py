@@ -160,6 +160,16 @@ def test_each_management_action_has_one_row(admin, me, world):
     check(admin, me, r, "submission.purge", "submission", sid, pid)
 
 
+def test_key_creation_and_revocation_name_the_key(admin, me, world):
+    r = admin.post("/v1/keys", {"name": "audited", "role": "viewer", "project_id": world["pid"]})
+    assert r.status_code == 201, r.text
+    kid = r.json()["id"]
+    check(admin, me, r, "key.create", "key", kid, world["pid"])
+    r = admin.delete(f"/v1/keys/{kid}")
+    assert r.status_code == 204, r.text
+    check(admin, me, r, "key.delete", "key", kid)
+
+
 def test_public_submissions_are_not_audited(admin, anon, world):
     r = anon.post(f"/v1/public/forms/{world['slug']}/submissions", {"data": VALID},
                   headers={"Idempotency-Key": uuid.uuid4().hex})
