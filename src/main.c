@@ -798,7 +798,6 @@ static int parse_cors_origins(char *list, const char **origins, size_t *n, struc
     return 0;
 }
 
-    const char *cors[CORS_MAX_ORIGINS];
 /*
  * The keyring of sensitive fields from the encryption-key option into *out
  * (NULL without one), made the process's. Without a key formd still starts,
@@ -837,6 +836,7 @@ static void close_keyring(struct crypto_keyring *kr)
 
 static int cmd_serve(int argc, char **argv)
 {
+    const char *cors[CORS_MAX_ORIGINS];
     struct crypto_keyring *keyring = NULL;
     struct config cfg;
     struct fmd_err err = {0};
@@ -1478,9 +1478,10 @@ static int cmd_restore(int argc, char **argv)
         rc = fmd_errf(&err, FMD_EINVAL, "usage: formd restore --from FILE [--force] "
                                         "[--data-dir DIR]");
     pg = !rc && cfg.db_url && db_target_is_postgres(cfg.db_url);
-    /* The backup is checked before the data directory is made or locked. */
-    if (!rc)
-        rc = pg ? db_pg_dump_verify(x[0].value, &err) : db_backup_verify(x[0].value, NULL, &err);
+    /* The backup is checked before the data directory is made or locked (on
+     * PostgreSQL db_pg_restore checks the archive first itself). */
+    if (!rc && !pg)
+        rc = db_backup_verify(x[0].value, NULL, &err);
     if (!rc)
         rc = data_target(&cfg, target, sizeof(target), &err);
     /* Held to the end: no server may start on the directory meanwhile. */

@@ -126,7 +126,7 @@ struct api_audit_ctx {
     const char *actor_kind, *actor_id, *actor_name;  /* set without a principal */
     const char *action;            /* NULL: derived from the route */
     const char *target_type, *target_id, *project_id;
-    char client[48];
+    char client[48];               /* "" until api__audit_prepare */
     int written;                   /* the row went in with the change */
 };
 /* Names the request's target (a new object's id, say); strings are copied. */
@@ -139,6 +139,8 @@ void api_audit_project(struct http_req *req, const char *project_id);
 void api_audit_actor(struct http_req *req, const char *kind, const char *id, const char *name);
 /* Internal to the api layer: the request's context (made on first use), or NULL (no memory). */
 struct api_audit_ctx *api__audit(struct http_req *req);
+/* api__audit, plus the client's address: only requests that may write a row pay for it. */
+void api__audit_prepare(struct http_req *req);
 /* In a write job, after its change: appends the row there. 0 or FMD_E*. */
 int api__audit_in_write(struct http_req *req, struct db *db, int no_content,
                         struct fmd_err *err);

@@ -315,6 +315,15 @@ static const char *outcome_of(int status)
     return status == 401 || status == 403 || status == 404 ? "denied" : "failed";
 }
 
+void api__audit_prepare(struct http_req *req)
+{
+    struct api_audit_ctx *c = api__audit(req);
+    /* The address rate limits use too (X-Forwarded-For behind a trusted
+     * proxy), read while the connection is certainly there: not at on_done. */
+    if (c && !c->client[0] && is_management(req))
+        api_client_address(req, c->client, sizeof(c->client));
+}
+
 void api__audit_finish(struct http_req *req)
 {
     struct api_audit_ctx *c = api__audit(req);

@@ -56,7 +56,6 @@ static struct req_state *state_of(struct http_req *req)
     if (!(s = arena_alloc(&req->arena, sizeof(*s))))
         return NULL;
     memset(s, 0, sizeof(*s));
-    http_client_address(req, s->audit.client, sizeof(s->audit.client));
     req->on_done_arg = s;
     req->on_done = request_done;
     return s;
@@ -150,7 +149,7 @@ struct principal *api_auth(struct http_req *req)
     struct db *db;
     int rc;
 
-    api__audit(req);    /* from here on the request is audited, denied or not */
+    api__audit_prepare(req);   /* from here on the request is audited, denied or not */
     if (!h || strncasecmp(h, "Bearer ", 7) || !h[7]) {
         http_add_header(req, "WWW-Authenticate", "Bearer");
         http_problem(req, FMD_EUNAUTH, NULL, "send 'Authorization: Bearer <token>'", NULL);
@@ -304,7 +303,7 @@ void api_write(struct http_req *req, db_write_fn fn, void *arg, http_handler con
         http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
         return;
     }
-    api__audit(req);    /* made here, on the request's thread, not in the job */
+    api__audit_prepare(req);   /* on the request's thread: the job runs on the writer's */
     memset(w, 0, sizeof(*w));
     w->req = req;
     w->fn = fn;
@@ -353,7 +352,7 @@ json_t *api_body_object(struct http_req *req)
 {
     json_t *v;
 
-    api__audit(req);    /* a management request refused for its body is audited too */
+    api__audit_prepare(req);   /* a management request refused for its body is audited too */
     v = http_body_json(req);
     if (v && !json_is_object(v)) {
         json_decref(v);

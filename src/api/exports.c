@@ -263,7 +263,7 @@ void api_export_download(struct http_req *req)
 
     if (!pr || api_forward_analytics(req))   /* not the analytics node: passed on */
         return;
-    if (!pr || load_export(req, pr, &e))
+    if (load_export(req, pr, &e))
         return;
     json_decref(e.options);
     if (!strcmp(e.state, "pending")) {

@@ -42,7 +42,7 @@
 #include "security/ratelimit.h"
 #include "core/banned.h"
 
-#define TABLE_ENTRIES 65536       /* per table: about 7 MB for buckets, bounded */
+#define TABLE_ENTRIES 65536       /* per table: 8 MB of calloc (sizeof entry), bounded */
 #define TRUSTED_MAX 32
 #define ADDR_MAX 46               /* INET6_ADDRSTRLEN */
 #define FILL_TOKEN_TTL_MS (24 * 3600 * 1000LL)

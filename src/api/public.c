@@ -72,8 +72,9 @@ void api_public_form_get(struct http_req *req)
         }
         form_cache_put(slug, req->out.p, req->out.len, gen);
     }
-    if (add_fill_token(req, slug)) {
-        http_problem(req, FMD_ENOMEM, NULL, NULL, NULL);
+    if ((rc = add_fill_token(req, slug))) {
+        http_problem(req, rc, NULL, rc == FMD_ENOMEM ? NULL : "the cached form is not a JSON object",
+                     NULL);
         return;
     }
     req->status = 200;

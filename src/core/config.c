@@ -370,9 +370,10 @@ int config_load(struct config *c, int argc, char **argv, int first,
             val = argv[++i];
         else
             return fmd_errf(err, FMD_EINVAL, "option '--%s' needs a value", o->name);
-        if (o->secret && config_has_password(val)) {
+        /* A key file's text is secret whatever it holds; a URL only with a password. */
+        if (o->secret == SECRET_FILE || (o->secret && config_has_password(val))) {
             env_name(o->name, "", name, sizeof(name));
-            return fmd_errf(err, FMD_EINVAL, "option '--%s' holds a password, and the command "
+            return fmd_errf(err, FMD_EINVAL, "option '--%s' holds a secret, and the command "
                             "line is visible to every local user: put the value in a file "
                             "(mode 0600) named by %s_FILE, or in %s", o->name, name, name);
         }

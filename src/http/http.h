@@ -180,12 +180,6 @@ void http_resume(struct http_req *req);
  */
 void http_extend_deadline(struct http_req *req, int64_t ms);
 
-/*
- * The peer's IP address as text in out (cap >= 46), "" when unknown; out
- * is returned. The socket's peer: a proxy in front is not looked through.
- */
-const char *http_client_address(struct http_req *req, char *out, size_t cap);
-
 /* 1 if any answer has been given. */
 int http_answered(const struct http_req *req);
 

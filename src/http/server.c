@@ -108,23 +108,6 @@ void http_add_header(struct http_req *req, const char *name, const char *value)
     req->headers = h;
 }
 
-const char *http_client_address(struct http_req *req, char *out, size_t cap)
-{
-    const union MHD_ConnectionInfo *ci =
-        req->conn ? MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS)
-                  : NULL;
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-
-    out[0] = '\0';
-    if (sa && sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
-                  (socklen_t)cap);
-    else if (sa && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
-                  (socklen_t)cap);
-    return out;
-}
-
 int http_answered(const struct http_req *req)
 {
     return req->status != 0;
@@ -884,7 +867,8 @@ static int check_routes(const struct http_server_opts *o, struct fmd_err *err)
 {
     size_t i;
     for (i = 0; i < o->nroutes; i++)
-        if (!strcmp(http_access_name(o->routes[i].access), "unset"))   /* or out of range */
+        if (o->routes[i].access <= HTTP_ACCESS_UNSET ||
+            o->routes[i].access > HTTP_ACCESS_GLOBAL_ADMIN)
             return fmd_errf(err, FMD_EINVAL, "route '%s %s' declares no access",
                             http_method_name(o->routes[i].method), o->routes[i].pattern);
     return 0;

@@ -30,20 +30,6 @@ static int is_value_keyword(const char *k)
            !strcmp(k, "examples");
 }
 
-static int add_escaped(struct buf *b, const char *key)
-{
-    int rc = 0;
-    for (; *key && !rc; key++) {
-        if (*key == '~')
-            rc = buf_adds(b, "~0");
-        else if (*key == '/')
-            rc = buf_adds(b, "~1");
-        else
-            rc = buf_add(b, key, 1);
-    }
-    return rc;
-}
-
 /* Shortens b back to n bytes. */
 static void cut(struct buf *b, size_t n)
 {
@@ -73,13 +59,13 @@ static int walk_members(struct walk *w, const json_t *node, int supported, struc
     json_object_foreach((json_t *)node, k, v) {
         if (is_value_keyword(k) || !strcmp(k, SENSITIVE_KW))
             continue;
-        if (buf_addc(where, '/') || add_escaped(where, k))
+        if (schema__push_key(where, k, strlen(k)))
             return fmd_errf(w->err, FMD_ENOMEM, "out of memory");
         if (!strcmp(k, "properties") && json_is_object(v)) {
             json_object_foreach(v, pk, pv) {
                 size_t wl2 = where->len;
-                if (buf_addc(where, '/') || add_escaped(where, pk) || buf_addc(inst, '/') ||
-                    add_escaped(inst, pk))
+                if (schema__push_key(where, pk, strlen(pk)) ||
+                    schema__push_key(inst, pk, strlen(pk)))
                     return fmd_errf(w->err, FMD_ENOMEM, "out of memory");
                 rc = walk(w, pv, supported, where, inst);
                 cut(where, wl2);

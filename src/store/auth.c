@@ -87,23 +87,6 @@ int store_key_list(struct db *db, const char *project_id, const char *cursor, in
     return rows_page(st, limit, key_row, page, err);
 }
 
-int store_key_json(struct db *db, const char *id, json_t **out, struct fmd_err *err)
-{
-    struct db_stmt *st;
-    int rc = db_prepare(db, KEY_LIST_COLUMNS "WHERE id = $1", &st, err);
-    *out = NULL;
-    if (rc)
-        return rc;
-    db_bind_text(st, 1, id);
-    rc = db_step(st, err);
-    if (rc == 1)
-        rc = (*out = key_row(st)) ? 0 : fmd_errf(err, FMD_ENOMEM, "out of memory");
-    else if (rc == 0)
-        rc = fmd_errf(err, FMD_ENOTFOUND, "no such key");
-    db_done(st);
-    return rc;
-}
-
 int store_key_touch(struct db *db, const char *id, int64_t now, struct fmd_err *err)
 {
     struct db_stmt *st;

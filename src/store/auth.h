@@ -48,8 +48,6 @@ int store_key_create(struct db *db, const char *id, const char *prefix, const ch
  */
 int store_key_list(struct db *db, const char *project_id, const char *cursor, int limit,
                    json_t **page, struct fmd_err *err);
-/* The listing's item for one key (the same members). */
-int store_key_json(struct db *db, const char *id, json_t **out, struct fmd_err *err);
 /* Records that the key was used at `now` (never moving last_used_at back). */
 int store_key_touch(struct db *db, const char *id, int64_t now, struct fmd_err *err);
 /* Revokes by id or prefix; FMD_ENOTFOUND when no live key matches. */

@@ -293,12 +293,12 @@ int sensitive_form_versions(struct db *db, int64_t *n, struct fmd_err *err)
 
 static const char *const sealed_rows_sql[2] = {
     "SELECT id, 0, form_id, form_version, data FROM submissions "
-    "WHERE id > $1 AND CAST($2 AS BIGINT) >= 0 AND data LIKE '%\"enc:v1:%' "
+    "WHERE id > $1 AND CAST($2 AS BIGINT) >= 0 AND data LIKE '%\"" CRYPTO_SEALED_PREFIX "%' "
     "ORDER BY id LIMIT $3",
     "SELECT h.submission_id, h.revision, s.form_id, s.form_version, h.data "
     "FROM submission_history h JOIN submissions s ON s.id = h.submission_id "
     "WHERE (h.submission_id > $1 OR (h.submission_id = $1 AND h.revision > $2)) "
-    "AND h.data LIKE '%\"enc:v1:%' ORDER BY h.submission_id, h.revision LIMIT $3",
+    "AND h.data LIKE '%\"" CRYPTO_SEALED_PREFIX "%' ORDER BY h.submission_id, h.revision LIMIT $3",
 };
 
 static json_t *sealed_row(struct db_stmt *st)
@@ -344,8 +344,8 @@ int sensitive_sealed_count(struct db *db, int64_t *n, struct fmd_err *err)
     struct db_stmt *st;
     int rc = db_prepare(db,
                         "SELECT (SELECT COUNT(*) FROM submissions WHERE data LIKE "
-                        "'%\"enc:v1:%') + (SELECT COUNT(*) FROM submission_history WHERE "
-                        "data LIKE '%\"enc:v1:%')",
+                        "'%\"" CRYPTO_SEALED_PREFIX "%') + (SELECT COUNT(*) FROM submission_history WHERE "
+                        "data LIKE '%\"" CRYPTO_SEALED_PREFIX "%')",
                         &st, err);
     return rc ? rc : rows_int(st, n, err);
 }

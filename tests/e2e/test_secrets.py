@@ -72,6 +72,7 @@ def test_no_secret_in_logs_or_answers(tmp_path):
         while time.time() < deadline and not admin.get(
                 f"/v1/webhooks/{hook}/deliveries").json()["items"]:
             time.sleep(0.1)
+        assert admin.get(f"/v1/webhooks/{hook}/deliveries").json()["items"], "no delivery tried"
         assert anon.as_(token).post("/v1/auth/logout").status_code == 204
         answers.append(anon.as_(token).get("/v1/me"))
     finally:
@@ -98,10 +99,18 @@ def test_password_on_the_command_line_is_refused(tmp_path):
         assert "hunter2" not in r.stderr and "hunter2" not in r.stdout
 
 
+def test_a_key_file_option_is_refused_on_the_command_line(tmp_path):
+    key = "k1:" + "A" * 43 + "="
+    r = run("migrate", "status", "--data-dir", str(tmp_path / "d"), "--encryption-key", key)
+    assert r.returncode != 0
+    assert "FORMD_ENCRYPTION_KEY_FILE" in r.stderr and key not in r.stderr, r.stderr
+
+
 def test_url_without_password_is_not_a_secret(tmp_path):
     r = run("migrate", "status", "--data-dir", str(tmp_path / "d"),
             "--database", "postgres://formd@127.0.0.1:1/formd")
     assert "_FILE" not in r.stderr, r.stderr            # refused only by the connection
+    assert r.returncode != 0 and r.stderr, r           # which does fail: nothing listens on :1
 
 
 def test_secret_files_must_be_private(tmp_path):
